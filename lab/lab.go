@@ -5,6 +5,7 @@ package lab
 
 import (
 	"context"
+	"io"
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/secretslab/secretslab/internal/redact"
+	"github.com/secretslab/secretslab/versions"
 )
 
 // Backend names.
@@ -40,8 +42,10 @@ type Lab interface {
 	Dynamic() dynamic.Interface
 	// KubeconfigPath is a kubeconfig file for users and tools.
 	KubeconfigPath() string
-	// KubernetesHostForVault is the API server address as Vault must reach it.
-	KubernetesHostForVault() string
+	// VaultKubernetesAuthConfig is the data for Vault's auth/kubernetes/config on this
+	// backend (kind: the in-cluster API address; embedded: the host API address, its CA and
+	// a token reviewer JWT, with disable_local_ca_jwt since Vault runs outside a pod).
+	VaultKubernetesAuthConfig(ctx context.Context) (map[string]any, error)
 	// Vault is an admin client (root token) for the current active node.
 	Vault() *vault.Client
 	// VaultAddrForESO is the Vault address as the ESO controller reaches it.
@@ -110,6 +114,18 @@ type Versions struct {
 	ESO        string `json:"eso"`
 	ESOChart   string `json:"esoChart,omitempty"`
 	Postgres   string `json:"postgres"`
+}
+
+// Options configure a lab; backends ignore what does not apply to them.
+type Options struct {
+	Backend      string    // embedded | kind | auto
+	VaultMode    VaultMode // dev (default) | ha
+	Versions     versions.Set
+	WorkDir      string    // temporary files; default: a new temp dir, removed on Close
+	ArtifactsDir string    // component logs; default: WorkDir/artifacts (kept when set explicitly)
+	CacheDir     string    // component builds; default: UserCacheDir/secretslab
+	PostgresMode string    // embedded: auto | host | container
+	Progress     io.Writer // progress lines; nil: discarded
 }
 
 // Timeouts shared by backends.

@@ -37,8 +37,11 @@ func FreePorts(n int) ([]int, error) {
 }
 
 // PortInUse reports whether something accepts connections on 127.0.0.1:port.
-func PortInUse(port int) bool {
-	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
+func PortInUse(port int) bool { return PortInUseAddr(fmt.Sprintf("127.0.0.1:%d", port)) }
+
+// PortInUseAddr reports whether something accepts TCP connections on addr.
+func PortInUseAddr(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 	if err != nil {
 		return false
 	}

@@ -121,6 +121,15 @@ func (p *Process) ExitError() error {
 	}
 }
 
+// Result is the exit error after Done is closed: nil for exit status 0.
+func (p *Process) Result() error {
+	<-p.done
+	if p.waitErr != nil {
+		return fmt.Errorf("%s: %w", p.Name, p.waitErr)
+	}
+	return nil
+}
+
 // Running reports whether the process has not exited.
 func (p *Process) Running() bool {
 	select {
@@ -263,4 +272,10 @@ func (g *Group) StopAll(grace time.Duration) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Self is the record of the calling process.
+func Self(name string) Record {
+	st, _ := startTime(os.Getpid())
+	return Record{Name: name, PID: os.Getpid(), StartTime: st}
 }

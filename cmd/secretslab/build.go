@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/secretslab/secretslab/internal/build"
+	"github.com/secretslab/secretslab/internal/esoproc"
+	"github.com/secretslab/secretslab/versions"
+)
+
+// components in build order, with the version each takes.
+func components(v versions.Set) [][2]string {
+	return [][2]string{
+		{"etcd", v.Etcd}, {"kube-apiserver", v.Kubernetes}, {"kube-controller-manager", v.Kubernetes},
+		{"vault", v.Vault}, {"eso", v.ESO},
+	}
+}
+
+func buildCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("build", flag.ContinueOnError)
+	v, err := versions.FromEnv()
+	if err != nil {
+		return err
+	}
+	v.RegisterFlags(fs)
+	cacheDir := fs.String("cache-dir", "", "build cache (default: the user cache dir/secretslab)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := v.Validate(); err != nil {
+		return err
+	}
+	b := &build.Builder{CacheDir: *cacheDir, Progress: os.Stderr}
+	for _, c := range components(v) {
+		path, err := b.Ensure(ctx, c[0], c[1])
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%-24s %-9s %s\n", c[0], c[1], path)
+	}
+	dir, err := b.ModuleDir(ctx, esoproc.Module, v.ESO)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%-24s %-9s %s/%s\n", "eso-crds", v.ESO, dir, esoproc.CRDSubdir)
+	return nil
+}
+
+func versionsCmd(args []string) error {
+	fs := flag.NewFlagSet("versions", flag.ContinueOnError)
+	v, err := versions.FromEnv()
+	if err != nil {
+		return err
+	}
+	v.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := v.Validate(); err != nil {
+		return err
+	}
+	fmt.Printf("kubernetes     %s\nkindNodeImage  %s\netcd           %s\nvault          %s\nvaultChart     %s\neso            %s\nesoChart       %s\npostgres       %s\n",
+		v.Kubernetes, v.KindNodeImage, v.Etcd, v.Vault, v.VaultChart, v.ESO, v.ESOChart, v.Postgres)
+	return nil
+}

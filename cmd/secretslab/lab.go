@@ -1,0 +1,365 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/secretslab/secretslab/internal/build"
+	"github.com/secretslab/secretslab/internal/docker"
+	"github.com/secretslab/secretslab/internal/labstate"
+	"github.com/secretslab/secretslab/internal/proc"
+	"github.com/secretslab/secretslab/lab"
+	"github.com/secretslab/secretslab/lab/backend"
+	"github.com/secretslab/secretslab/versions"
+)
+
+// upFlags are shared by "lab up" and the supervisor it starts.
+type upFlags struct {
+	name, backend, postgres, cacheDir string
+	ha                                bool
+	versions                          versions.Set
+}
+
+func parseUpFlags(cmd string, args []string) (*upFlags, error) {
+	v, err := versions.FromEnv()
+	if err != nil {
+		return nil, err
+	}
+	f := &upFlags{versions: v}
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.StringVar(&f.name, "name", envOr("LAB_NAME", "secretslab"), "lab name (env LAB_NAME)")
+	fs.StringVar(&f.backend, "backend", envOr("BACKEND", lab.BackendAuto), "embedded | kind | auto (env BACKEND)")
+	fs.BoolVar(&f.ha, "ha", os.Getenv("HA") == "1", "Vault HA: 3 Raft nodes instead of one dev server (env HA=1)")
+	fs.StringVar(&f.postgres, "postgres", envOr("POSTGRES_MODE", "auto"), "embedded Postgres: auto | host | container (env POSTGRES_MODE)")
+	fs.StringVar(&f.cacheDir, "cache-dir", "", "component build cache (default: the user cache dir/secretslab)")
+	f.versions.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return f, f.versions.Validate()
+}
+
+func (f *upFlags) vaultMode() lab.VaultMode {
+	if f.ha {
+		return lab.VaultHA
+	}
+	return lab.VaultDev
+}
+
+// args renders the flags for the supervisor, versions included, so it runs exactly this choice.
+func (f *upFlags) args(backendName string) []string {
+	v := f.versions
+	a := []string{"--name=" + f.name, "--backend=" + backendName, "--postgres=" + f.postgres, fmt.Sprintf("--ha=%t", f.ha),
+		"--kubernetes-version=" + v.Kubernetes, "--node-image=" + v.KindNodeImage, "--etcd-version=" + v.Etcd,
+		"--vault-version=" + v.Vault, "--vault-chart-version=" + v.VaultChart, "--eso-version=" + v.ESO,
+		"--eso-chart-version=" + v.ESOChart, "--postgres-version=" + v.Postgres}
+	if f.cacheDir != "" {
+		a = append(a, "--cache-dir="+f.cacheDir)
+	}
+	return a
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+const supervisorStartTimeout = 10 * time.Minute
+
+func labUp(ctx context.Context, args []string) error {
+	f, err := parseUpFlags("lab up", args)
+	if err != nil {
+		return err
+	}
+	dir, err := labstate.Dir(f.name)
+	if err != nil {
+		return err
+	}
+	if s, err := labstate.Load(dir); err == nil {
+		if s.Supervisor.Alive() {
+			return fmt.Errorf("lab %q is already running (backend %s); `secretslab lab status` shows it, `secretslab lab down` stops it", f.name, s.Backend)
+		}
+		fmt.Fprintf(os.Stderr, "lab %q: found state of a lab that is no longer supervised; cleaning it up first\n", f.name)
+		if err := down(ctx, dir, s); err != nil {
+			return err
+		}
+	}
+	name, err := backend.Resolve(ctx, f.backend, os.Stderr)
+	if err != nil {
+		return err
+	}
+	// Build in the foreground, where its progress is seen; the supervisor then finds the cache.
+	b := &build.Builder{CacheDir: f.cacheDir, Progress: os.Stderr}
+	for _, c := range components(f.versions) {
+		if _, err := b.Ensure(ctx, c[0], c[1]); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	logPath := filepath.Join(dir, "supervisor.log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(exe, append([]string{"lab", "serve"}, f.args(name)...)...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // outlives this shell
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return fmt.Errorf("start the lab supervisor: %w", err)
+	}
+	logFile.Close()
+	supervisor := proc.Record{Name: "supervisor", PID: cmd.Process.Pid}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	fmt.Fprintf(os.Stderr, "lab %q: starting (supervisor pid %d, log %s)\n", f.name, supervisor.PID, logPath)
+	s, err := waitReady(ctx, dir, logPath, exited)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lab up failed; cleaning up what it started")
+		if s == nil {
+			s, _ = labstate.Load(dir)
+		}
+		if s == nil {
+			_ = syscall.Kill(supervisor.PID, syscall.SIGTERM)
+			s = &labstate.State{Dir: dir}
+		}
+		if derr := down(context.Background(), dir, s); derr != nil {
+			return fmt.Errorf("%w; cleanup: %v", err, derr)
+		}
+		return err
+	}
+	printUsage(os.Stdout, s)
+	return nil
+}
+
+// waitReady follows the supervisor's log until the state says ready or failed.
+func waitReady(ctx context.Context, dir, logPath string, exited <-chan error) (*labstate.State, error) {
+	deadline := time.After(supervisorStartTimeout)
+	var offset int64
+	follow := func() {
+		f, err := os.Open(logPath)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			return
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			offset += int64(len(sc.Bytes())) + 1
+			fmt.Fprintln(os.Stderr, "  "+sc.Text())
+		}
+	}
+	for {
+		follow()
+		if s, err := labstate.Load(dir); err == nil {
+			switch s.Phase {
+			case labstate.PhaseReady:
+				return s, nil
+			case labstate.PhaseFailed:
+				return s, fmt.Errorf("lab failed to start: %s", s.Error)
+			}
+		}
+		select {
+		case err := <-exited:
+			follow()
+			return nil, fmt.Errorf("the lab supervisor exited before the lab was ready (%v); log: %s", err, logPath)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("interrupted while waiting for the lab")
+		case <-deadline:
+			return nil, fmt.Errorf("timed out after %s waiting for the lab to be ready; log: %s", supervisorStartTimeout, logPath)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
+func printUsage(w io.Writer, s *labstate.State) {
+	fmt.Fprintf(w, `
+Lab %q is up (backend %s, Vault %s). Use it from any shell:
+
+  export KUBECONFIG=%s
+  export VAULT_ADDR=%s
+  export VAULT_TOKEN="$(cat %s)"   # Vault's root token: kept in that 0600 file, never printed
+
+  kubectl get namespaces
+  kubectl get crd | grep external-secrets
+  vault status
+`, s.Name, s.Backend, s.VaultMode, s.Kubeconfig, s.VaultAddr, s.RootTokenFile)
+	if len(s.VaultAddrs) > 1 {
+		fmt.Fprintf(w, "  vault operator raft list-peers          # Vault nodes: %s\n", strings.Join(s.VaultAddrs, " "))
+	}
+	fmt.Fprintf(w, "\nComponent logs: %s\nStatus: secretslab lab status    Stop: secretslab lab down (or make lab-down)\n", s.ArtifactsDir)
+}
+
+// labServe is the detached supervisor: it owns the lab until SIGTERM.
+func labServe(ctx context.Context, args []string) error {
+	f, err := parseUpFlags("lab serve", args)
+	if err != nil {
+		return err
+	}
+	dir, err := labstate.Dir(f.name)
+	if err != nil {
+		return err
+	}
+	s := &labstate.State{
+		Name: f.name, Backend: f.backend, VaultMode: string(f.vaultMode()), Phase: labstate.PhaseStarting,
+		Supervisor: proc.Self("supervisor"), Dir: dir,
+		ArtifactsDir: filepath.Join(dir, "logs"), RootTokenFile: filepath.Join(dir, "root-token"),
+	}
+	if err := labstate.Save(s); err != nil {
+		return err
+	}
+	l, err := backend.Up(ctx, lab.Options{
+		Backend: f.backend, VaultMode: f.vaultMode(), Versions: f.versions,
+		WorkDir: filepath.Join(dir, "work"), ArtifactsDir: s.ArtifactsDir, CacheDir: f.cacheDir,
+		PostgresMode: f.postgres, Progress: os.Stdout,
+	})
+	if err != nil {
+		s.Phase, s.Error = labstate.PhaseFailed, err.Error()
+		_ = labstate.Save(s)
+		return err
+	}
+	defer func() {
+		fmt.Println("lab: stopping")
+		if err := l.Close(context.Background()); err != nil {
+			fmt.Println("lab:", l.Secrets().String(err.Error()))
+		}
+		fmt.Println("lab: stopped")
+	}()
+	if err := os.WriteFile(s.RootTokenFile, []byte(l.Vault().Token()), 0o600); err != nil {
+		return err
+	}
+	s.Kubeconfig = l.KubeconfigPath()
+	s.VaultAddr = l.VaultAddrForESO()
+	for _, n := range l.VaultNodes() {
+		s.VaultAddrs = append(s.VaultAddrs, n.Address())
+	}
+	if r, ok := l.(interface {
+		Records() []proc.Record
+		ContainerIDs() []string
+		KeysFile() string
+	}); ok {
+		s.Processes, s.Containers, s.KeysFile = r.Records(), r.ContainerIDs(), r.KeysFile()
+	}
+	s.Phase = labstate.PhaseReady
+	if err := labstate.Save(s); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return nil
+}
+
+func labDown(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("lab down", flag.ContinueOnError)
+	name := fs.String("name", envOr("LAB_NAME", "secretslab"), "lab name (env LAB_NAME)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dir, err := labstate.Dir(*name)
+	if err != nil {
+		return err
+	}
+	s, err := labstate.Load(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		fmt.Printf("no lab %q is running (no state in %s)\n", *name, dir)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := down(ctx, dir, s); err != nil {
+		return err
+	}
+	fmt.Printf("lab %q is down: processes stopped, %s removed\n", *name, dir)
+	return nil
+}
+
+// down stops the supervisor (which closes the lab in order), then anything recorded that
+// still runs, removes recorded containers and finally the state dir. What cannot be
+// removed is listed with the command that removes it.
+func down(ctx context.Context, dir string, s *labstate.State) error {
+	var left []string
+	if s.Supervisor.PID != 0 {
+		if err := proc.StopRecord(ctx, s.Supervisor, 2*time.Minute); err != nil {
+			left = append(left, fmt.Sprintf("supervisor pid %d (kill -9 %d)", s.Supervisor.PID, s.Supervisor.PID))
+		}
+	}
+	for _, r := range s.Processes {
+		if err := proc.StopRecord(ctx, r, 10*time.Second); err != nil {
+			left = append(left, fmt.Sprintf("%s pid %d (kill -9 %d)", r.Name, r.PID, r.PID))
+		}
+	}
+	for _, id := range s.Containers {
+		if err := docker.RemoveContainer(ctx, id); err != nil {
+			left = append(left, fmt.Sprintf("container %s (docker rm -f %s): %v", id, id, err))
+		}
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("lab %q left these behind:\n  %s\nstate kept in %s", s.Name, strings.Join(left, "\n  "), dir)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove %s: %w (rm -rf %s)", dir, err, dir)
+	}
+	return nil
+}
+
+func labStatus(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("lab status", flag.ContinueOnError)
+	name := fs.String("name", envOr("LAB_NAME", "secretslab"), "lab name (env LAB_NAME)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dir, err := labstate.Dir(*name)
+	if err != nil {
+		return err
+	}
+	s, err := labstate.Load(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		fmt.Printf("no lab %q (no state in %s); start one with `secretslab lab up`\n", *name, dir)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	alive := func(r proc.Record) string {
+		if r.Alive() {
+			return "running"
+		}
+		return "NOT RUNNING"
+	}
+	fmt.Printf("lab %q: backend %s, Vault %s, phase %s\n", s.Name, s.Backend, s.VaultMode, s.Phase)
+	if s.Error != "" {
+		fmt.Printf("  error: %s\n", s.Error)
+	}
+	fmt.Printf("  %-26s pid %-7d %s\n", "supervisor", s.Supervisor.PID, alive(s.Supervisor))
+	for _, r := range s.Processes {
+		fmt.Printf("  %-26s pid %-7d %s  (log %s)\n", r.Name, r.PID, alive(r), r.LogPath)
+	}
+	for _, c := range s.Containers {
+		fmt.Printf("  container %s\n", c)
+	}
+	if s.Phase == labstate.PhaseReady {
+		printUsage(os.Stdout, s)
+	}
+	return nil
+}

@@ -1,0 +1,205 @@
+// Package esoproc installs External Secrets Operator's CRDs and runs its controller as a
+// host process against a Kubernetes API server (out-of-cluster, as `external-secrets`
+// runs under `go run` in ESO's own development loop).
+package esoproc
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"debug/buildinfo"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiext "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/rest"
+
+	"github.com/secretslab/secretslab/internal/proc"
+	"github.com/secretslab/secretslab/internal/redact"
+)
+
+// Module is ESO's Go module; its CRDs are in CRDSubdir.
+const (
+	Module    = "github.com/external-secrets/external-secrets"
+	CRDSubdir = "config/crds/bases"
+)
+
+// InstallCRDs creates (or updates) every CRD in dir's *.yaml files and waits until each
+// is Established. It returns the CRD names.
+func InstallCRDs(ctx context.Context, cfg *rest.Config, dir string) ([]string, error) {
+	cs, err := apiext.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil || len(files) == 0 {
+		return nil, fmt.Errorf("no CRD files in %s", dir)
+	}
+	sort.Strings(files)
+	var names []string
+	for _, f := range files {
+		crds, err := readCRDs(f)
+		if err != nil {
+			return nil, err
+		}
+		for _, crd := range crds {
+			if err := apply(ctx, cs, crd); err != nil {
+				return nil, fmt.Errorf("apply CRD %s from %s: %w", crd.Name, f, err)
+			}
+			names = append(names, crd.Name)
+		}
+	}
+	for _, name := range names {
+		name := name
+		err := proc.WaitFor(ctx, "CRD "+name+" to be Established", time.Minute, 200*time.Millisecond, nil,
+			func(ctx context.Context) (bool, error) {
+				crd, err := cs.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
+				if err != nil {
+					return false, err
+				}
+				for _, c := range crd.Status.Conditions {
+					if c.Type == apiextv1.Established && c.Status == apiextv1.ConditionTrue {
+						return true, nil
+					}
+				}
+				return false, nil
+			})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return names, nil
+}
+
+func readCRDs(path string) ([]*apiextv1.CustomResourceDefinition, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []*apiextv1.CustomResourceDefinition
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(raw)))
+	for {
+		doc, err := r.Read()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		if len(bytes.TrimSpace(doc)) == 0 {
+			continue
+		}
+		var crd apiextv1.CustomResourceDefinition
+		if err := utilyaml.Unmarshal(doc, &crd); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", path, err)
+		}
+		if crd.Kind != "CustomResourceDefinition" {
+			continue // kustomization.yaml and friends
+		}
+		out = append(out, &crd)
+	}
+}
+
+func apply(ctx context.Context, cs apiext.Interface, crd *apiextv1.CustomResourceDefinition) error {
+	api := cs.ApiextensionsV1().CustomResourceDefinitions()
+	existing, err := api.Get(ctx, crd.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		_, err = api.Create(ctx, crd, metav1.CreateOptions{})
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	crd.ResourceVersion = existing.ResourceVersion
+	_, err = api.Update(ctx, crd, metav1.UpdateOptions{})
+	return err
+}
+
+// Options configures the controller process.
+type Options struct {
+	Binary     string
+	Kubeconfig string
+	LogDir     string
+	Redact     *redact.Set
+}
+
+// Controller is a running ESO controller.
+type Controller struct {
+	p      *proc.Process
+	binary string
+}
+
+// Start runs the controller and waits until its ExternalSecret workers have started.
+func Start(ctx context.Context, opts Options) (*Controller, error) {
+	p, err := proc.Start(proc.Spec{
+		Name: "external-secrets", Path: opts.Binary, LogDir: opts.LogDir, Redact: opts.Redact,
+		Args: []string{
+			"--metrics-addr=0", // no metrics listener: nothing to collide with on the host
+			"--enable-leader-election=false",
+			"--loglevel=info",
+			"--zap-time-encoding=iso8601",
+			"--concurrent=4",
+		},
+		Env: []string{"KUBECONFIG=" + opts.Kubeconfig},
+	})
+	if err != nil {
+		return nil, err
+	}
+	c := &Controller{p: p, binary: opts.Binary}
+	err = proc.WaitFor(ctx, "the ESO controller to start its ExternalSecret workers (log: "+p.LogPath+")", 2*time.Minute, 250*time.Millisecond, p,
+		func(context.Context) (bool, error) {
+			log, err := os.ReadFile(p.LogPath)
+			if err != nil {
+				return false, err
+			}
+			for _, line := range strings.Split(string(log), "\n") {
+				if strings.Contains(line, "Starting workers") && strings.Contains(strings.ToLower(line), "externalsecret") {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+	if err != nil {
+		_ = p.Stop(5 * time.Second)
+		return nil, err
+	}
+	return c, nil
+}
+
+// Version reads the ESO module version from the running binary's build information.
+func (c *Controller) Version() (string, error) { return BinaryVersion(c.binary) }
+
+// BinaryVersion reads the ESO module version compiled into binary.
+func BinaryVersion(binary string) (string, error) {
+	bi, err := buildinfo.ReadFile(binary)
+	if err != nil {
+		return "", fmt.Errorf("read build info of %s: %w", binary, err)
+	}
+	if bi.Main.Path == Module && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version, nil
+	}
+	for _, d := range bi.Deps {
+		if d.Path == Module {
+			return d.Version, nil
+		}
+	}
+	return "", fmt.Errorf("%s carries no version of %s", binary, Module)
+}
+
+// Record identifies the process, for a state file.
+func (c *Controller) Record() proc.Record { return c.p.Record }
+
+// Process is the controller process.
+func (c *Controller) Process() *proc.Process { return c.p }
+
+// Stop stops the controller.
+func (c *Controller) Stop(grace time.Duration) error { return c.p.Stop(grace) }

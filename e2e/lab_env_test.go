@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -34,7 +35,8 @@ var (
 func labFrom(ctx context.Context) lab.Lab { return ctx.Value(labKey{}).(lab.Lab) }
 
 // captureOutput tees this process's stdout and stderr into a file, so the canary check
-// can search everything the run printed.
+// can search everything the run printed. The tee is a child process (this test binary in
+// tee mode), so it drains even what a crashing test prints last.
 func captureOutput(ctx context.Context, _ *envconf.Config) (context.Context, error) {
 	artifactsDir = os.Getenv("ARTIFACTS_DIR")
 	if artifactsDir == "" {
@@ -49,25 +51,42 @@ func captureOutput(ctx context.Context, _ *envconf.Config) (context.Context, err
 		return ctx, err
 	}
 	capturedPath = filepath.Join(artifactsDir, "test-output.log")
-	f, err := os.Create(capturedPath)
+	r, w, err := os.Pipe()
 	if err != nil {
 		return ctx, err
 	}
+	tee := exec.Command(os.Args[0])
+	tee.Env = append(os.Environ(), teeEnv+"="+capturedPath)
+	tee.Stdin, tee.Stdout, tee.Stderr = r, os.Stdout, os.Stderr
+	if err := tee.Start(); err != nil {
+		return ctx, fmt.Errorf("start the output tee: %w", err)
+	}
+	r.Close()
 	for _, fd := range []int{1, 2} {
-		orig, err := syscall.Dup(fd)
-		if err != nil {
-			return ctx, err
-		}
-		r, w, err := os.Pipe()
-		if err != nil {
-			return ctx, err
-		}
 		if err := syscall.Dup3(int(w.Fd()), fd, 0); err != nil {
 			return ctx, err
 		}
-		go io.Copy(io.MultiWriter(os.NewFile(uintptr(orig), "orig"), f), r)
 	}
+	w.Close()
 	return ctx, nil
+}
+
+const teeEnv = "SECRETSLAB_E2E_TEE"
+
+// runTeeIfAsked is the tee child: stdin to stdout and to the file named by teeEnv.
+func runTeeIfAsked() {
+	path := os.Getenv(teeEnv)
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tee:", err)
+		os.Exit(1)
+	}
+	io.Copy(io.MultiWriter(os.Stdout, f), os.Stdin)
+	f.Close()
+	os.Exit(0)
 }
 
 func bringLabUp(ctx context.Context, _ *envconf.Config) (context.Context, error) {

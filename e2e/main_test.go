@@ -13,6 +13,7 @@ import (
 var testenv env.Environment
 
 func TestMain(m *testing.M) {
+	runTeeIfAsked()
 	testenv = env.NewWithConfig(envconf.New())
 	testenv.Setup(captureOutput, bringLabUp)
 	testenv.Finish(bringLabDown, nothingLeftBehind)

@@ -33,9 +33,9 @@ const Issuer = "https://kubernetes.default.svc.cluster.local"
 // Options configures Start.
 type Options struct {
 	EtcdBin, APIServerBin, ControllerManagerBin string
-	WorkDir string // certificates, etcd data, kubeconfigs
-	LogDir  string // etcd.log, kube-apiserver.log, kube-controller-manager.log
-	Redact  *redact.Set
+	WorkDir                                     string // certificates, etcd data, kubeconfigs
+	LogDir                                      string // etcd.log, kube-apiserver.log, kube-controller-manager.log
+	Redact                                      *redact.Set
 }
 
 // ControlPlane is a running etcd + kube-apiserver + kube-controller-manager.
@@ -48,7 +48,9 @@ type ControlPlane struct {
 	admin     *rest.Config
 }
 
-// Start brings the control plane up and waits until the API server is ready.
+// Start brings etcd and the API server up and waits until the API server is ready.
+// StartControllers follows, once CRDs are in place: the garbage collector builds its
+// REST mapping at start and backs off for minutes on owners whose kind it cannot map.
 func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
 	cp = &ControlPlane{opts: opts}
 	defer func() {
@@ -72,9 +74,6 @@ func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
 		return nil, err
 	}
 	if err := cp.startAPIServer(ctx, certDir, apiPort); err != nil {
-		return nil, err
-	}
-	if err := cp.startControllerManager(certDir); err != nil {
 		return nil, err
 	}
 	return cp, nil
@@ -207,7 +206,9 @@ func (cp *ControlPlane) startAPIServer(ctx context.Context, certDir string, port
 		})
 }
 
-func (cp *ControlPlane) startControllerManager(certDir string) error {
+// StartControllers starts kube-controller-manager.
+func (cp *ControlPlane) StartControllers() error {
+	certDir := filepath.Join(cp.opts.WorkDir, "pki")
 	_, err := cp.start(proc.Spec{Name: "kube-controller-manager", Path: cp.opts.ControllerManagerBin, Args: []string{
 		"--kubeconfig=" + filepath.Join(cp.opts.WorkDir, "kube-controller-manager.kubeconfig"),
 		// garbagecollector: deletes a Secret whose owning ExternalSecret is gone;

@@ -22,21 +22,21 @@ const (
 
 // State is the content of state.json.
 type State struct {
-	Name           string        `json:"name"`
-	Backend        string        `json:"backend"`
-	VaultMode      string        `json:"vaultMode"`
-	Phase          string        `json:"phase"`
-	Error          string        `json:"error,omitempty"`
-	Supervisor     proc.Record   `json:"supervisor"`
-	Processes      []proc.Record `json:"processes,omitempty"`
-	Containers     []string      `json:"containers,omitempty"`
-	Kubeconfig     string        `json:"kubeconfig,omitempty"`
-	VaultAddr      string        `json:"vaultAddr,omitempty"`
-	VaultAddrs     []string      `json:"vaultAddrs,omitempty"`
-	RootTokenFile  string        `json:"rootTokenFile,omitempty"`
-	KeysFile       string        `json:"keysFile,omitempty"`
-	ArtifactsDir   string        `json:"artifactsDir,omitempty"`
-	Dir            string        `json:"dir"`
+	Name          string        `json:"name"`
+	Backend       string        `json:"backend"`
+	VaultMode     string        `json:"vaultMode"`
+	Phase         string        `json:"phase"`
+	Error         string        `json:"error,omitempty"`
+	Supervisor    proc.Record   `json:"supervisor"`
+	Processes     []proc.Record `json:"processes,omitempty"`
+	Containers    []string      `json:"containers,omitempty"`
+	Kubeconfig    string        `json:"kubeconfig,omitempty"`
+	VaultAddr     string        `json:"vaultAddr,omitempty"`
+	VaultAddrs    []string      `json:"vaultAddrs,omitempty"`
+	RootTokenFile string        `json:"rootTokenFile,omitempty"`
+	KeysFile      string        `json:"keysFile,omitempty"`
+	ArtifactsDir  string        `json:"artifactsDir,omitempty"`
+	Dir           string        `json:"dir"`
 }
 
 // Dir is where lab name keeps its state: $SECRETSLAB_STATE_DIR/NAME, else

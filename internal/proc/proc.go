@@ -22,15 +22,15 @@ import (
 
 // Spec describes a process to start.
 type Spec struct {
-	Name    string   // component name; also the log file's base name
-	Path    string   // binary
-	Args    []string // arguments, without argv[0]
-	Env     []string // added to a minimal environment (PATH, HOME, TMPDIR)
-	Dir     string   // working directory
-	LogDir  string   // the log goes to LogDir/Name.log (appended)
-	Redact  *redact.Set
-	RunAs   *syscall.Credential // nil: the current user
-	Stdin   io.Reader
+	Name   string   // component name; also the log file's base name
+	Path   string   // binary
+	Args   []string // arguments, without argv[0]
+	Env    []string // added to a minimal environment (PATH, HOME, TMPDIR)
+	Dir    string   // working directory
+	LogDir string   // the log goes to LogDir/Name.log (appended)
+	Redact *redact.Set
+	RunAs  *syscall.Credential // nil: the current user
+	Stdin  io.Reader
 }
 
 // Process is a running (or exited) child.

@@ -111,6 +111,9 @@ func Up(ctx context.Context, opts lab.Options) (_ *Lab, err error) {
 	if _, err := esoproc.InstallCRDs(ctx, cfg, bins["eso-crds"]); err != nil {
 		return nil, fmt.Errorf("ESO CRDs: %w", err)
 	}
+	if err := l.cp.StartControllers(); err != nil {
+		return nil, fmt.Errorf("kube-controller-manager: %w", err)
+	}
 	l.esoBin = bins["eso"]
 	if l.eso, err = esoproc.Start(ctx, esoproc.Options{Binary: bins["eso"], Kubeconfig: l.cp.AdminKubeconfig(), LogDir: l.artifacts, Redact: l.secrets}); err != nil {
 		return nil, fmt.Errorf("ESO controller: %w", err)

@@ -32,7 +32,8 @@ lab-status: cli
 ## test: unit tests and the embedded end-to-end tests (real etcd, kube-apiserver, ESO, Vault, Postgres)
 test: build
 	rm -rf $(ARTIFACTS_DIR) && mkdir -p $(ARTIFACTS_DIR)
-	ARTIFACTS_DIR=$(ARTIFACTS_DIR) BACKEND=embedded $(GO) test $(GOTEST_FLAGS) ./...
+	set -a && eval "$$($(BIN) build --env)" && \
+	  ARTIFACTS_DIR=$(ARTIFACTS_DIR) BACKEND=embedded $(GO) test $(GOTEST_FLAGS) ./...
 
 ## test-unit: only the tests that need no component binaries
 test-unit:

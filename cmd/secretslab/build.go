@@ -27,6 +27,7 @@ func buildCmd(ctx context.Context, args []string) error {
 	}
 	v.RegisterFlags(fs)
 	cacheDir := fs.String("cache-dir", "", "build cache (default: the user cache dir/secretslab)")
+	asEnv := fs.Bool("env", false, "print VAULT_BIN=... lines (for tests and scripts) instead of a table")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -39,7 +40,14 @@ func buildCmd(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		if *asEnv {
+			fmt.Printf("%s=%s\n", build.EnvVar(c[0]), path)
+			continue
+		}
 		fmt.Printf("%-24s %-9s %s\n", c[0], c[1], path)
+	}
+	if *asEnv {
+		return nil
 	}
 	dir, err := b.ModuleDir(ctx, esoproc.Module, v.ESO)
 	if err != nil {

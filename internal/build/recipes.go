@@ -222,3 +222,6 @@ func (w wrapper) stamp() string {
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
+
+// EnvVar names the variable that points component at a prebuilt binary ("" if unknown).
+func EnvVar(component string) string { return binEnv[component] }

@@ -22,7 +22,7 @@ const minLen = 6
 
 // secretLines match lines that carry a secret after a label, whatever its value
 // (Vault's dev-mode banner prints its unseal key and root token this way).
-var secretLines = regexp.MustCompile(`(?i)((?:unseal key(?: \d+)?|root token|initial root token|recovery key(?: \d+)?|password|token)\s*[:=]\s*)(\S+)`)
+var secretLines = regexp.MustCompile(`(?i)((?:unseal key(?: \d+)?|root token|initial root token|recovery key(?: \d+)?|password|token)[ \t]*[:=][ \t]*)(\S+)`)
 
 // Set is a registry of secret values. The zero value is ready to use.
 type Set struct {

@@ -51,12 +51,10 @@ type Lab struct {
 
 	cp     *kubeproc.ControlPlane
 	eso    *esoproc.Controller
-	esoBin string
 	pg     *pgserver.Server
 	vault  *vaultproc.Cluster
 	kube   kubernetes.Interface
 	dyn    dynamic.Interface
-	admin  *vault.Client
 
 	workloads proc.Group
 }
@@ -114,7 +112,6 @@ func Up(ctx context.Context, opts lab.Options) (_ *Lab, err error) {
 	if err := l.cp.StartControllers(); err != nil {
 		return nil, fmt.Errorf("kube-controller-manager: %w", err)
 	}
-	l.esoBin = bins["eso"]
 	if l.eso, err = esoproc.Start(ctx, esoproc.Options{Binary: bins["eso"], Kubeconfig: l.cp.AdminKubeconfig(), LogDir: l.artifacts, Redact: l.secrets}); err != nil {
 		return nil, fmt.Errorf("ESO controller: %w", err)
 	}
@@ -141,7 +138,6 @@ func Up(ctx context.Context, opts lab.Options) (_ *Lab, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("vault: %w", err)
 	}
-	l.admin = l.vault.Client()
 	l.say("lab is up (logs: %s)", l.artifacts)
 	return l, nil
 }
@@ -253,8 +249,8 @@ func (l *Lab) VaultKubernetesAuthConfig(ctx context.Context) (map[string]any, er
 	}, nil
 }
 
-// Vault implements lab.Lab.
-func (l *Lab) Vault() *vault.Client { return l.admin }
+// Vault implements lab.Lab: in HA mode the client follows whichever node answers.
+func (l *Lab) Vault() *vault.Client { return l.vault.Client() }
 
 // VaultAddrForESO implements lab.Lab.
 func (l *Lab) VaultAddrForESO() string { return l.vault.Nodes()[0].Address() }

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/secretslab/secretslab/internal/labstate"
+	"github.com/secretslab/secretslab/internal/proc"
+)
+
+// The lifecycle a learner goes through: `lab up` returns with the lab running, `lab status`
+// sees it from another process, `lab down` leaves no process, port or directory behind.
+func TestLabUpStatusDownFromSeparateProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the lab lifecycle test starts the whole embedded lab")
+	}
+	bin := filepath.Join(t.TempDir(), "secretslab")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build the CLI: %v\n%s", err, out)
+	}
+	stateRoot, err := os.MkdirTemp("", "sl-cli-") // short: Unix socket paths are limited to 107 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(stateRoot) })
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "SECRETSLAB_STATE_DIR="+stateRoot)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("secretslab %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	t.Cleanup(func() {
+		cmd := exec.Command(bin, "lab", "down", "--name", "clitest")
+		cmd.Env = append(os.Environ(), "SECRETSLAB_STATE_DIR="+stateRoot)
+		cmd.Run()
+	})
+
+	up := run("lab", "up", "--backend", "embedded", "--name", "clitest")
+	for _, want := range []string{"export KUBECONFIG=", "export VAULT_ADDR=", "root-token"} {
+		if !strings.Contains(up, want) {
+			t.Fatalf("lab up output lacks %q:\n%s", want, up)
+		}
+	}
+	dir := filepath.Join(stateRoot, "clitest")
+	s, err := labstate.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := os.ReadFile(s.RootTokenFile)
+	if err != nil || len(token) < 10 {
+		t.Fatalf("root token file: %v", err)
+	}
+	if fi, _ := os.Stat(s.RootTokenFile); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("root token file mode %v, want 0600", fi.Mode().Perm())
+	}
+	if strings.Contains(up, string(token)) {
+		t.Fatal("lab up printed the root token")
+	}
+	records := append([]proc.Record{s.Supervisor}, s.Processes...)
+	if len(records) < 7 {
+		t.Fatalf("state lists %d processes, want supervisor + 6 components", len(records))
+	}
+	status := run("lab", "status", "--name", "clitest")
+	if strings.Contains(status, "NOT RUNNING") || !strings.Contains(status, "phase ready") {
+		t.Fatalf("lab status:\n%s", status)
+	}
+
+	run("lab", "down", "--name", "clitest")
+	for _, r := range records {
+		if r.Alive() {
+			t.Errorf("%s (pid %d) still runs after lab down", r.Name, r.PID)
+		}
+	}
+	if proc.PortInUseAddr(strings.TrimPrefix(s.VaultAddr, "http://")) {
+		t.Errorf("Vault's port %s still listens after lab down", s.VaultAddr)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("state dir %s still exists after lab down", dir)
+	}
+	if again := run("lab", "down", "--name", "clitest"); !strings.Contains(again, "no lab") {
+		t.Errorf("a second lab down should say there is no lab, said: %s", again)
+	}
+}
+
+func TestUnknownBackendAndKindGetOneClearError(t *testing.T) {
+	t.Setenv("SECRETSLAB_STATE_DIR", t.TempDir())
+	for backend, want := range map[string]string{"nonsense": "unknown backend", "kind": "not implemented yet"} {
+		err := labUp(t.Context(), []string{"--backend", backend, "--name", "x"})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("--backend %s: want an error containing %q, got %v", backend, want, err)
+		}
+	}
+}

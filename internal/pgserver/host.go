@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -82,21 +80,10 @@ func (s *Server) startHost(ctx context.Context, opts Options, bins binaries) err
 	if err != nil {
 		return err
 	}
-	workDir, err := filepath.Abs(opts.WorkDir)
-	if err != nil {
-		return fmt.Errorf("work dir: %w", err)
-	}
-	for d := workDir; ; d = filepath.Dir(d) { // remember the topmost directory we create
-		if _, err := os.Stat(d); !errors.Is(err, fs.ErrNotExist) {
-			break
-		}
-		s.createdDir = d
-	}
-	s.workDir = workDir
-	if err := os.MkdirAll(workDir, 0o755); err != nil {
-		return fmt.Errorf("create work dir: %w", err)
-	}
-	if s.dir, err = os.MkdirTemp(workDir, "postgres-"); err != nil {
+	// The cluster lives in a private directory under the system temp dir, not under WorkDir:
+	// the server's user (not root) must reach it without loosening the modes of the caller's
+	// directories, and its Unix socket path must stay under 108 bytes.
+	if s.dir, err = os.MkdirTemp("", "secretslab-pg-"); err != nil {
 		return fmt.Errorf("create Postgres dir: %w", err)
 	}
 	data, sock := filepath.Join(s.dir, "data"), filepath.Join(s.dir, "sock")
@@ -106,7 +93,7 @@ func (s *Server) startHost(ctx context.Context, opts Options, bins binaries) err
 		}
 	}
 	if len(sock)+len("/.s.PGSQL.65535") > 107 { // sun_path holds 108 bytes with the NUL
-		return fmt.Errorf("work dir %s is too deep: the Unix socket path would exceed 107 bytes", workDir)
+		return fmt.Errorf("temp dir %s is too deep: the Unix socket path would exceed 107 bytes (set TMPDIR)", s.dir)
 	}
 	pwfile := filepath.Join(s.dir, "pwfile")
 	if err := os.WriteFile(pwfile, []byte(s.password+"\n"), 0o600); err != nil {
@@ -117,9 +104,6 @@ func (s *Server) startHost(ctx context.Context, opts Options, bins binaries) err
 			if err := os.Chown(p, int(cred.Uid), int(cred.Gid)); err != nil {
 				return fmt.Errorf("hand %s to uid %d: %w", p, cred.Uid, err)
 			}
-		}
-		if s.modes, err = grantSearch(workDir, cred); err != nil {
-			return err
 		}
 	}
 
@@ -207,62 +191,13 @@ func stopPostgres(ctx context.Context, p *proc.Process) error {
 	return nil
 }
 
-// removeHostFiles removes the directory Start created and restores the modes it changed.
+// removeHostFiles removes the directory Start created.
 func (s *Server) removeHostFiles() error {
-	var errs []error
-	if s.dir != "" {
-		if err := os.RemoveAll(s.dir); err != nil {
-			errs = append(errs, fmt.Errorf("remove %s: %w", s.dir, err))
-		}
+	if s.dir == "" {
+		return nil
 	}
-	for i := len(s.modes) - 1; i >= 0; i-- {
-		if err := os.Chmod(s.modes[i].path, s.modes[i].mode); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("restore the mode of %s: %w", s.modes[i].path, err))
-		}
+	if err := os.RemoveAll(s.dir); err != nil {
+		return fmt.Errorf("remove %s: %w", s.dir, err)
 	}
-	if s.createdDir != "" { // remove the directories Start created, as far as they are empty (the log may be there)
-		for d := s.workDir; strings.HasPrefix(d, s.createdDir); d = filepath.Dir(d) {
-			if os.Remove(d) != nil {
-				break
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
-type dirMode struct {
-	path string
-	mode fs.FileMode
-}
-
-// grantSearch makes dir and its ancestors searchable by cred's user (adding the execute bit
-// of the class that applies to it, usually o+x) and returns the modes it changed.
-func grantSearch(dir string, cred *syscall.Credential) ([]dirMode, error) {
-	var changed []dirMode
-	for d := dir; ; d = filepath.Dir(d) {
-		st, err := os.Stat(d)
-		if err != nil {
-			return changed, fmt.Errorf("check access to %s: %w", d, err)
-		}
-		sys, ok := st.Sys().(*syscall.Stat_t)
-		if !ok {
-			return changed, fmt.Errorf("check access to %s: no owner information", d)
-		}
-		var bit fs.FileMode = 0o001 // the permission class that applies to cred, as the kernel picks it
-		if sys.Uid == cred.Uid {
-			bit = 0o100
-		} else if sys.Gid == cred.Gid {
-			bit = 0o010
-		}
-		if st.Mode().Perm()&bit == 0 {
-			mode := st.Mode() & (fs.ModePerm | fs.ModeSticky | fs.ModeSetuid | fs.ModeSetgid)
-			if err := os.Chmod(d, mode|bit); err != nil {
-				return changed, fmt.Errorf("let uid %d reach %s: %w", cred.Uid, d, err)
-			}
-			changed = append(changed, dirMode{d, mode})
-		}
-		if d == filepath.Dir(d) {
-			return changed, nil
-		}
-	}
+	return nil
 }

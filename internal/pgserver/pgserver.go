@@ -3,9 +3,9 @@
 //
 // Host mode runs initdb and postgres as host processes (through internal/proc) on 127.0.0.1.
 // Postgres refuses to run as root: under euid 0 they run as the "postgres" user, else as
-// "nobody". That user must be able to reach its directories under WorkDir, so Start adds
-// search permission (the execute bit of the class that applies to that user, usually o+x;
-// never read) to WorkDir and its ancestors where it lacks it, and Stop restores their modes.
+// "nobody". The cluster's data and socket live in a private directory under the system temp
+// dir, which that user can reach without any change to the modes of the caller's directories
+// (and where the socket path stays short); Stop removes it.
 // The password reaches initdb through a 0600 file that is deleted as soon as initdb ends.
 //
 // Container mode uses testcontainers-go's postgres module with a locally present image
@@ -75,10 +75,7 @@ type Server struct {
 
 	// host mode
 	proc       *proc.Process
-	workDir    string    // absolute WorkDir
 	dir        string    // created by Start under WorkDir, removed by Stop
-	createdDir string    // the topmost directory Start created for WorkDir, if any
-	modes      []dirMode // ancestor modes changed by Start
 	// container mode
 	container *tcpostgres.PostgresContainer
 

@@ -76,7 +76,7 @@ func TestHostMode(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(workDir, "keep"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	parent := filepath.Dir(workDir) // t.TempDir's parent is 0700: Start must open it to postgres, Stop restore it
+	parent := filepath.Dir(workDir) // t.TempDir's parent is 0700: Start must not loosen it
 	before, err := os.Stat(parent)
 	if err != nil {
 		t.Fatal(err)
@@ -150,6 +150,9 @@ func TestHostMode(t *testing.T) {
 		t.Fatalf("cannot listen on %s after Stop: %v", s.Addr(), err)
 	} else {
 		l.Close()
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("Postgres dir %s still exists after Stop", dir)
 	}
 	entries, _ := os.ReadDir(workDir)
 	if len(entries) != 1 || entries[0].Name() != "keep" {

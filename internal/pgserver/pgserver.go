@@ -74,8 +74,8 @@ type Server struct {
 	secrets  *redact.Set
 
 	// host mode
-	proc       *proc.Process
-	dir        string    // created by Start under WorkDir, removed by Stop
+	proc *proc.Process
+	dir  string // created by Start under WorkDir, removed by Stop
 	// container mode
 	container *tcpostgres.PostgresContainer
 

@@ -49,12 +49,12 @@ type Lab struct {
 	artifacts string
 	progress  io.Writer
 
-	cp     *kubeproc.ControlPlane
-	eso    *esoproc.Controller
-	pg     *pgserver.Server
-	vault  *vaultproc.Cluster
-	kube   kubernetes.Interface
-	dyn    dynamic.Interface
+	cp    *kubeproc.ControlPlane
+	eso   *esoproc.Controller
+	pg    *pgserver.Server
+	vault *vaultproc.Cluster
+	kube  kubernetes.Interface
+	dyn   dynamic.Interface
 
 	workloads proc.Group
 }

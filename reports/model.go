@@ -1,0 +1,81 @@
+// Package reports holds the conformance result model and writes it as JSON, JUnit XML,
+// Markdown and a self-contained HTML page.
+package reports
+
+import (
+	"time"
+)
+
+// SchemaVersion of report.json.
+const SchemaVersion = 1
+
+// Status of a check. A check that produced no result is Unknown, never Passed.
+type Status string
+
+const (
+	Passed  Status = "passed"
+	Failed  Status = "failed"
+	Skipped Status = "skipped"
+	Unknown Status = "unknown"
+)
+
+// Report is one conformance run.
+type Report struct {
+	SchemaVersion int       `json:"schemaVersion"`
+	RunID         string    `json:"runId"`
+	Backend       string    `json:"backend"`
+	StartedAt     time.Time `json:"startedAt"`
+	FinishedAt    time.Time `json:"finishedAt"`
+	Versions      Versions  `json:"versions"`
+	Checks        []Check   `json:"checks"`
+	Summary       Summary   `json:"summary"`
+}
+
+// Versions are what was running, read from the components.
+type Versions struct {
+	Kubernetes string `json:"kubernetes"`
+	Vault      string `json:"vault"`
+	VaultChart string `json:"vaultChart"`
+	ESO        string `json:"eso"`
+	ESOChart   string `json:"esoChart"`
+	Postgres   string `json:"postgres"`
+}
+
+// Check is one verdict, with a stable id SCENARIO.CHECK.
+type Check struct {
+	ID              string             `json:"id"`
+	Scenario        string             `json:"scenario"`
+	Title           string             `json:"title"`
+	Status          Status             `json:"status"`
+	DurationSeconds float64            `json:"durationSeconds"`
+	Figures         map[string]float64 `json:"figures,omitempty"`
+	Message         string             `json:"message,omitempty"`
+}
+
+// Summary counts checks by status.
+type Summary struct {
+	Total   int `json:"total"`
+	Passed  int `json:"passed"`
+	Failed  int `json:"failed"`
+	Skipped int `json:"skipped"`
+	Unknown int `json:"unknown"`
+}
+
+// Summarize recomputes r.Summary from r.Checks; a status outside the four counts as unknown.
+func (r *Report) Summarize() {
+	s := Summary{Total: len(r.Checks)}
+	for i := range r.Checks {
+		switch r.Checks[i].Status {
+		case Passed:
+			s.Passed++
+		case Failed:
+			s.Failed++
+		case Skipped:
+			s.Skipped++
+		default:
+			r.Checks[i].Status = Unknown
+			s.Unknown++
+		}
+	}
+	r.Summary = s
+}

@@ -7,7 +7,10 @@ HA ?=
 ARTIFACTS_DIR ?= $(CURDIR)/artifacts
 GOTEST_FLAGS ?= -timeout 40m
 
-.PHONY: all build cli lab lab-down lab-status test test-unit versions clean
+REPORT_DIR ?= $(CURDIR)/reports/out
+LABELS ?=
+
+.PHONY: all build cli lab lab-down lab-status test test-unit conformance versions clean
 
 all: build
 
@@ -34,6 +37,13 @@ test: build
 	rm -rf $(ARTIFACTS_DIR) && mkdir -p $(ARTIFACTS_DIR)
 	set -a && eval "$$($(BIN) build --env)" && \
 	  ARTIFACTS_DIR=$(ARTIFACTS_DIR) BACKEND=embedded $(GO) test $(GOTEST_FLAGS) ./...
+
+## conformance: every scenario on BACKEND, then the report in REPORT_DIR (LABELS="scenario=swap" filters)
+conformance: build
+	rm -rf $(ARTIFACTS_DIR) && mkdir -p $(ARTIFACTS_DIR)
+	set -a && eval "$$($(BIN) build --env)" && \
+	  ARTIFACTS_DIR=$(ARTIFACTS_DIR) REPORT_DIR=$(REPORT_DIR) BACKEND=$(BACKEND) \
+	  $(GO) test $(GOTEST_FLAGS) -count=1 -v ./e2e -args $(if $(LABELS),--labels "$(LABELS)")
 
 ## test-unit: only the tests that need no component binaries
 test-unit:

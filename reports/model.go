@@ -50,6 +50,16 @@ type Check struct {
 	DurationSeconds float64            `json:"durationSeconds"`
 	Figures         map[string]float64 `json:"figures,omitempty"`
 	Message         string             `json:"message,omitempty"`
+	// Claim is set when the check tests a claim the course makes; the check passes when the
+	// suite could observe the truth, and Claim.Holds says what it found.
+	Claim *Claim `json:"claim,omitempty"`
+}
+
+// Claim is a statement of a course chapter, and whether it holds on the running versions.
+type Claim struct {
+	Source string `json:"source"` // e.g. "ch05 §3"
+	Text   string `json:"text"`
+	Holds  bool   `json:"holds"`
 }
 
 // Summary counts checks by status.

@@ -17,6 +17,8 @@ const usage = `usage: secretslab COMMAND
   lab status   show what runs and how to reach it
   build        build the component binaries once into the cache (embedded backend)
   versions     print the versions in use (pinned, with overrides)
+  report render FILE.json [--out DIR]
+               re-render junit.xml, report.md and report.html from a report.json
 
 Run "secretslab COMMAND -h" for the flags of a command.
 `
@@ -55,6 +57,8 @@ func run(ctx context.Context, args []string) error {
 		return buildCmd(ctx, args[1:])
 	case "versions":
 		return versionsCmd(args[1:])
+	case "report":
+		return reportCmd(ctx, args[1:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return nil

@@ -36,7 +36,7 @@ lab-status: cli
 test: build
 	rm -rf $(ARTIFACTS_DIR) && mkdir -p $(ARTIFACTS_DIR)
 	set -a && eval "$$($(BIN) build --env)" && \
-	  ARTIFACTS_DIR=$(ARTIFACTS_DIR) BACKEND=embedded $(GO) test $(GOTEST_FLAGS) ./...
+	  ARTIFACTS_DIR=$(ARTIFACTS_DIR) REPORT_DIR=$(ARTIFACTS_DIR)/report BACKEND=embedded $(GO) test $(GOTEST_FLAGS) ./...
 
 ## conformance: every scenario on BACKEND, then the report in REPORT_DIR (LABELS="scenario=swap" filters)
 conformance: build

@@ -6,8 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -198,35 +196,7 @@ func TestFoundation(t *testing.T) {
 			return ctx
 		}).Feature()
 
-	canary := features.New("secret canary").
-		Assess("no log, artifact or output of the run contains a secret value", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			l := labFrom(ctx)
-			values := append(l.Secrets().Values(), canaries...)
-			values = append(values, l.Vault().Token())
-			if len(values) < 4 {
-				t.Fatalf("only %d secret values known; the canary would prove nothing", len(values))
-			}
-			if kf, ok := l.(interface{ KeysFile() string }); ok {
-				if fi, err := os.Stat(kf.KeysFile()); err == nil && fi.Mode().Perm() != 0o600 {
-					t.Fatalf("Vault keys file %s has mode %v, want 0600", kf.KeysFile(), fi.Mode().Perm())
-				}
-			}
-			time.Sleep(300 * time.Millisecond) // let the output tee catch up
-			hits, files, err := scanForSecrets(artifactsDir, values)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if files < 5 {
-				t.Fatalf("scanned only %d files under %s; expected every component log", files, artifactsDir)
-			}
-			if len(hits) > 0 {
-				t.Fatalf("secret values found in: %s", strings.Join(hits, ", "))
-			}
-			t.Logf("searched %d files for %d secret values: none found", files, len(values))
-			return ctx
-		}).Feature()
-
-	testenv.Test(t, crds, vaultLogin, esoSync, postgres, running, canary)
+	testenv.Test(t, crds, vaultLogin, esoSync, postgres, running)
 }
 
 func kubeClient(ctx context.Context, t *testing.T) *kube.Client {
@@ -310,24 +280,3 @@ spec:
 	return objs[0], objs[1]
 }
 
-// scanForSecrets searches every file under dir for each value; it returns "file: value
-// fingerprint" for each hit and the number of files searched.
-func scanForSecrets(dir string, values []string) (hits []string, files int, err error) {
-	err = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		files++
-		for _, v := range values {
-			if v != "" && bytes.Contains(b, []byte(v)) {
-				hits = append(hits, fmt.Sprintf("%s (%s)", path, redact.Fingerprint([]byte(v))))
-			}
-		}
-		return nil
-	})
-	return hits, files, err
-}

@@ -98,14 +98,20 @@ func bringLabUp(ctx context.Context, _ *envconf.Config) (context.Context, error)
 	if name == "" {
 		name = lab.BackendEmbedded
 	}
+	app, err := buildBookstore(ctx)
+	if err != nil {
+		return ctx, err
+	}
 	start := time.Now()
 	l, err := backend.Up(ctx, lab.Options{
 		Backend: name, Versions: v, ArtifactsDir: filepath.Join(artifactsDir, "lab"),
 		PostgresMode: os.Getenv("POSTGRES_MODE"), Progress: os.Stdout,
+		BookstoreImage: bookstoreImage, BookstoreBinary: app,
 	})
 	if err != nil {
 		return ctx, fmt.Errorf("bring the lab up: %w", err)
 	}
+	rootToken = l.Vault().Token()
 	fmt.Printf("lab up in %s (backend %s)\n", time.Since(start).Round(time.Second), l.Backend())
 	if r, ok := l.(interface {
 		Records() []proc.Record
@@ -118,6 +124,20 @@ func bringLabUp(ctx context.Context, _ *envconf.Config) (context.Context, error)
 		labAddrs = append(labAddrs, hostOf(n.Address()))
 	}
 	return context.WithValue(ctx, labKey{}, l), nil
+}
+
+// bookstoreImage is the app image the fixtures name.
+const bookstoreImage = "secretslab.local/bookstore:dev"
+
+// buildBookstore builds the bookstore app (a static binary) into the artifacts dir.
+func buildBookstore(ctx context.Context) (string, error) {
+	out := filepath.Join(artifactsDir, "bin", "bookstore")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "../fixtures/bookstore/app")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build the bookstore app: %v\n%s", err, msg)
+	}
+	return out, nil
 }
 
 func bringLabDown(ctx context.Context, _ *envconf.Config) (context.Context, error) {

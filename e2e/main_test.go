@@ -1,8 +1,11 @@
 // Package e2e runs secretslab's end-to-end tests against a lab brought up once per run.
-// BACKEND picks it (embedded by default here); ARTIFACTS_DIR keeps the component logs.
+// BACKEND picks it (embedded by default here); ARTIFACTS_DIR keeps the component logs;
+// REPORT_DIR receives the conformance report. Filter scenarios with
+// `go test ./e2e -args --labels scenario=swap`.
 package e2e
 
 import (
+	"log"
 	"os"
 	"testing"
 
@@ -14,8 +17,12 @@ var testenv env.Environment
 
 func TestMain(m *testing.M) {
 	runTeeIfAsked()
-	testenv = env.NewWithConfig(envconf.New())
-	testenv.Setup(captureOutput, bringLabUp)
-	testenv.Finish(bringLabDown, nothingLeftBehind)
+	cfg, err := envconf.NewFromFlags()
+	if err != nil {
+		log.Fatalf("e2e flags: %v", err)
+	}
+	testenv = env.NewWithConfig(cfg)
+	testenv.Setup(captureOutput, bringLabUp, prepareRunner)
+	testenv.Finish(writeReport, bringLabDown, nothingLeftBehind, secretCanary)
 	os.Exit(testenv.Run(m))
 }

@@ -56,8 +56,13 @@ type Lab interface {
 	PostgresAdminDSN() string
 	// PostgresAddrForVault is host:port of Postgres as Vault's database engine reaches it.
 	PostgresAddrForVault() string
-	// RunWorkload runs a bookstore workload with a Secret's data as its environment.
-	RunWorkload(ctx context.Context, spec WorkloadSpec) (Workload, error)
+	// PostgresDSN is a DSN for user on the bookstore's Postgres, reachable from the harness.
+	PostgresDSN(user, password, database string) string
+	// Deploy runs the workload a manifest describes (a Deployment, StatefulSet or Job of the
+	// bookstore fixtures) and waits until it is ready, or complete for a Job. kind applies it;
+	// embedded runs its pod template as a host process (or, for the postgres image, as a
+	// database on the lab's Postgres), with the environment the pod would get.
+	Deploy(ctx context.Context, manifest []byte) (Workload, error)
 	// Versions reads the versions of the running components.
 	Versions(ctx context.Context) (Versions, error)
 	// Secrets are the values the lab knows must never be shown (root token, unseal keys,
@@ -83,25 +88,16 @@ type VaultNode interface {
 	Unseal(ctx context.Context) error
 }
 
-// WorkloadSpec describes a bookstore workload.
-type WorkloadSpec struct {
-	Name      string   // e.g. "catalog"
-	Namespace string   // where its Secret lives
-	Secret    string   // the Secret whose data becomes the environment
-	Command   []string // embedded: binary and args; kind: container args
-	Image     string   // kind: the container image
-	Env       map[string]string
-	Port      int  // the port it serves on (0: a batch job)
-	Job       bool // runs to completion
-}
-
 // Workload is a running (or finished) workload.
 type Workload interface {
-	// URL reaches the workload's port from the harness ("" for a job).
+	// Name is the workload's name.
+	Name() string
+	// URL reaches the workload's first port from the harness ("" when it has none).
 	URL() string
-	// Wait waits for a job to finish and returns its error.
-	Wait(ctx context.Context) error
-	// Stop stops it.
+	// Restart replaces the workload's pods (or process), which re-reads its environment,
+	// as `kubectl rollout restart` does, and waits until it is ready again.
+	Restart(ctx context.Context) error
+	// Stop removes the workload.
 	Stop(ctx context.Context) error
 }
 
@@ -124,6 +120,9 @@ type Options struct {
 	WorkDir      string    // temporary files; default: a new temp dir, removed on Close
 	ArtifactsDir string    // component logs; default: WorkDir/artifacts (kept when set explicitly)
 	CacheDir     string    // component builds; default: UserCacheDir/secretslab
+	// Bookstore is how the bookstore app runs: its image (kind) and binary (embedded).
+	BookstoreImage  string
+	BookstoreBinary string
 	PostgresMode string    // embedded: auto | host | container
 	Progress     io.Writer // progress lines; nil: discarded
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 
@@ -57,6 +58,7 @@ type Lab struct {
 	dyn   dynamic.Interface
 
 	workloads proc.Group
+	services  services
 }
 
 var _ lab.Lab = (*Lab)(nil)
@@ -266,6 +268,11 @@ func (l *Lab) VaultNodes() []lab.VaultNode {
 
 // PostgresAdminDSN implements lab.Lab.
 func (l *Lab) PostgresAdminDSN() string { return l.pg.AdminDSN("postgres") }
+
+// PostgresDSN implements lab.Lab.
+func (l *Lab) PostgresDSN(user, password, database string) string {
+	return (&url.URL{Scheme: "postgres", User: url.UserPassword(user, password), Host: l.pg.Addr(), Path: "/" + database, RawQuery: "sslmode=disable"}).String()
+}
 
 // PostgresAddrForVault implements lab.Lab.
 func (l *Lab) PostgresAddrForVault() string { return l.pg.Addr() }

@@ -279,4 +279,3 @@ spec:
 	}
 	return objs[0], objs[1]
 }
-

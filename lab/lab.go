@@ -117,14 +117,14 @@ type Options struct {
 	Backend      string    // embedded | kind | auto
 	VaultMode    VaultMode // dev (default) | ha
 	Versions     versions.Set
-	WorkDir      string    // temporary files; default: a new temp dir, removed on Close
-	ArtifactsDir string    // component logs; default: WorkDir/artifacts (kept when set explicitly)
-	CacheDir     string    // component builds; default: UserCacheDir/secretslab
+	WorkDir      string // temporary files; default: a new temp dir, removed on Close
+	ArtifactsDir string // component logs; default: WorkDir/artifacts (kept when set explicitly)
+	CacheDir     string // component builds; default: UserCacheDir/secretslab
 	// Bookstore is how the bookstore app runs: its image (kind) and binary (embedded).
 	BookstoreImage  string
 	BookstoreBinary string
-	PostgresMode string    // embedded: auto | host | container
-	Progress     io.Writer // progress lines; nil: discarded
+	PostgresMode    string    // embedded: auto | host | container
+	Progress        io.Writer // progress lines; nil: discarded
 }
 
 // Timeouts shared by backends.

@@ -31,11 +31,11 @@ func DiffData(want, got map[string][]byte) string {
 		g, inGot := got[k]
 		switch {
 		case !inGot:
-			diffs = append(diffs, fmt.Sprintf("%s: missing (want %s)", k, redact.Fingerprint(w)))
+			diffs = append(diffs, fmt.Sprintf("%s missing (want %s)", k, redact.Fingerprint(w)))
 		case !inWant:
-			diffs = append(diffs, fmt.Sprintf("%s: unexpected key (%s)", k, redact.Fingerprint(g)))
+			diffs = append(diffs, fmt.Sprintf("%s unexpected (%s)", k, redact.Fingerprint(g)))
 		case !bytes.Equal(w, g):
-			diffs = append(diffs, fmt.Sprintf("%s: differs (want %s, got %s)", k, redact.Fingerprint(w), redact.Fingerprint(g)))
+			diffs = append(diffs, fmt.Sprintf("%s differs (want %s, got %s)", k, redact.Fingerprint(w), redact.Fingerprint(g)))
 		}
 	}
 	return strings.Join(diffs, "; ")

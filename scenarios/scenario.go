@@ -48,7 +48,9 @@ func (r *Result) Figure(name string, v float64) {
 }
 
 // Note adds to the check's message. Never pass a secret value.
-func (r *Result) Note(format string, args ...any) { r.notes = append(r.notes, fmt.Sprintf(format, args...)) }
+func (r *Result) Note(format string, args ...any) {
+	r.notes = append(r.notes, fmt.Sprintf(format, args...))
+}
 
 // Claim records what the check found about a course claim.
 func (r *Result) Claim(source, text string, holds bool) {

@@ -269,28 +269,36 @@ func labServe(ctx context.Context, args []string) error {
 	return nil
 }
 
-func labDown(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("lab down", flag.ContinueOnError)
-	name := fs.String("name", envOr("LAB_NAME", "secretslab"), "lab name (env LAB_NAME)")
+// loadNamed parses --name and loads that lab's state; nil state means no lab by that name.
+func loadNamed(cmd string, args []string) (dir, name string, s *labstate.State, err error) {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	n := fs.String("name", envOr("LAB_NAME", "secretslab"), "lab name (env LAB_NAME)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return "", "", nil, err
 	}
-	dir, err := labstate.Dir(*name)
-	if err != nil {
-		return err
+	if dir, err = labstate.Dir(*n); err != nil {
+		return "", "", nil, err
 	}
-	s, err := labstate.Load(dir)
+	s, err = labstate.Load(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		fmt.Printf("no lab %q is running (no state in %s)\n", *name, dir)
-		return nil
+		return dir, *n, nil, nil
 	}
+	return dir, *n, s, err
+}
+
+func labDown(ctx context.Context, args []string) error {
+	dir, name, s, err := loadNamed("lab down", args)
 	if err != nil {
 		return err
+	}
+	if s == nil {
+		fmt.Printf("no lab %q is running (no state in %s)\n", name, dir)
+		return nil
 	}
 	if err := down(ctx, dir, s); err != nil {
 		return err
 	}
-	fmt.Printf("lab %q is down: processes stopped, %s removed\n", *name, dir)
+	fmt.Printf("lab %q is down: processes stopped, %s removed\n", name, dir)
 	return nil
 }
 
@@ -324,22 +332,13 @@ func down(ctx context.Context, dir string, s *labstate.State) error {
 }
 
 func labStatus(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("lab status", flag.ContinueOnError)
-	name := fs.String("name", envOr("LAB_NAME", "secretslab"), "lab name (env LAB_NAME)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	dir, err := labstate.Dir(*name)
+	dir, name, s, err := loadNamed("lab status", args)
 	if err != nil {
 		return err
 	}
-	s, err := labstate.Load(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		fmt.Printf("no lab %q (no state in %s); start one with `secretslab lab up`\n", *name, dir)
+	if s == nil {
+		fmt.Printf("no lab %q (no state in %s); start one with `secretslab lab up`\n", name, dir)
 		return nil
-	}
-	if err != nil {
-		return err
 	}
 	alive := func(r proc.Record) string {
 		if r.Alive() {

@@ -10,20 +10,24 @@ GOTEST_FLAGS ?= -timeout 40m
 REPORT_DIR ?= $(CURDIR)/reports/out
 LABELS ?=
 
-.PHONY: all build cli lab lab-down lab-status test test-unit conformance versions clean
+.PHONY: all build cli bookstore lab lab-down lab-status test test-unit conformance versions clean
 
 all: build
 
 cli:
 	$(GO) build -o $(BIN) ./cmd/secretslab
 
+bookstore:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/bookstore ./fixtures/bookstore/app
+
 ## build: the CLI, then every component binary at its pinned version (cached after the first run)
 build: cli
 	$(BIN) build
 
-## lab: start a lab and leave it running (BACKEND=embedded|kind|auto, HA=1 for Vault Raft HA)
-lab: build
-	$(BIN) lab up --backend $(BACKEND) $(if $(HA),--ha)
+## lab: a lab with chapter 05 set up (bookstore, Vault, the swap), left running, and a guided tour
+##      (BACKEND=embedded|kind|auto, HA=1 for Vault Raft HA)
+lab: cli bookstore
+	$(BIN) lab up --backend $(BACKEND) $(if $(HA),--ha) --tour --bookstore-binary bin/bookstore
 
 ## lab-down: stop everything `make lab` started
 lab-down: cli

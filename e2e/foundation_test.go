@@ -166,7 +166,11 @@ func TestFoundation(t *testing.T) {
 
 	postgres := features.New("Postgres").
 		Assess("the admin DSN logs in", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			conn, err := pgx.Connect(ctx, labFrom(ctx).PostgresAdminDSN())
+			dsn := labFrom(ctx).PostgresAdminDSN()
+			if dsn == "" {
+				t.Skip("this backend's Postgres is the bookstore's StatefulSet: the baseline scenario checks it")
+			}
+			conn, err := pgx.Connect(ctx, dsn)
 			if err != nil {
 				t.Fatalf("postgres login: %v", labFrom(ctx).Secrets().String(err.Error()))
 			}

@@ -15,6 +15,7 @@ import (
 
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 
+	"github.com/secretslab/secretslab/fixtures"
 	"github.com/secretslab/secretslab/internal/proc"
 	"github.com/secretslab/secretslab/lab"
 	"github.com/secretslab/secretslab/lab/backend"
@@ -106,7 +107,9 @@ func bringLabUp(ctx context.Context, _ *envconf.Config) (context.Context, error)
 	l, err := backend.Up(ctx, lab.Options{
 		Backend: name, Versions: v, ArtifactsDir: filepath.Join(artifactsDir, "lab"),
 		PostgresMode: os.Getenv("POSTGRES_MODE"), Progress: os.Stdout,
-		BookstoreImage: bookstoreImage, BookstoreBinary: app,
+		BookstoreImage: fixtures.BookstoreImage, BookstoreBinary: app,
+		VaultChart: os.Getenv("VAULT_CHART"), ESOChart: os.Getenv("ESO_CHART"), ESOCRDs: os.Getenv("ESO_CRDS"),
+		Preload: strings.Fields(os.Getenv("PRELOAD_IMAGES")), ClusterName: "secretslab-e2e",
 	})
 	if err != nil {
 		return ctx, fmt.Errorf("bring the lab up: %w", err)
@@ -125,9 +128,6 @@ func bringLabUp(ctx context.Context, _ *envconf.Config) (context.Context, error)
 	}
 	return context.WithValue(ctx, labKey{}, l), nil
 }
-
-// bookstoreImage is the app image the fixtures name.
-const bookstoreImage = "secretslab.local/bookstore:dev"
 
 // buildBookstore builds the bookstore app (a static binary) into the artifacts dir.
 func buildBookstore(ctx context.Context) (string, error) {

@@ -120,6 +120,13 @@ type Options struct {
 	WorkDir      string // temporary files; default: a new temp dir, removed on Close
 	ArtifactsDir string // component logs; default: WorkDir/artifacts (kept when set explicitly)
 	CacheDir     string // component builds; default: UserCacheDir/secretslab
+	// kind: chart sources (a local dir or .tgz; empty: the upstream repository at the pinned
+	// version), a CRD file to apply instead of the ESO chart's installCRDs, images to load
+	// into the nodes first, an existing cluster to reuse, and whether Close keeps the cluster.
+	VaultChart, ESOChart, ESOCRDs string
+	Preload                       []string
+	Reuse, Keep                   bool
+	ClusterName                   string
 	// Bookstore is how the bookstore app runs: its image (kind) and binary (embedded).
 	BookstoreImage  string
 	BookstoreBinary string

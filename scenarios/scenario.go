@@ -85,6 +85,14 @@ func NewEnv(l lab.Lab, out io.Writer) (*Env, error) {
 	return &Env{Lab: l, Kube: k, Out: out, done: map[string]bool{}, failed: map[string]bool{}}, nil
 }
 
+// CatalogURL is where the harness reaches the catalog ("" before baseline deployed it).
+func (e *Env) CatalogURL() string {
+	if e.catalog == nil {
+		return ""
+	}
+	return e.catalog.URL()
+}
+
 func (e *Env) say(format string, args ...any) {
 	fmt.Fprintf(e.Out, format+"\n", args...)
 }

@@ -14,19 +14,23 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/secretslab/secretslab/fixtures"
 	"github.com/secretslab/secretslab/internal/build"
 	"github.com/secretslab/secretslab/internal/docker"
 	"github.com/secretslab/secretslab/internal/labstate"
 	"github.com/secretslab/secretslab/internal/proc"
 	"github.com/secretslab/secretslab/lab"
 	"github.com/secretslab/secretslab/lab/backend"
+	kindcluster "github.com/secretslab/secretslab/lab/kindcluster"
 	"github.com/secretslab/secretslab/versions"
 )
 
 // upFlags are shared by "lab up" and the supervisor it starts.
 type upFlags struct {
 	name, backend, postgres, cacheDir string
-	ha                                bool
+	ha, reuse, tour                   bool
+	vaultChart, esoChart, esoCRDs     string
+	preload, bookstoreBin             string
 	versions                          versions.Set
 }
 
@@ -42,6 +46,13 @@ func parseUpFlags(cmd string, args []string) (*upFlags, error) {
 	fs.BoolVar(&f.ha, "ha", os.Getenv("HA") == "1", "Vault HA: 3 Raft nodes instead of one dev server (env HA=1)")
 	fs.StringVar(&f.postgres, "postgres", envOr("POSTGRES_MODE", "auto"), "embedded Postgres: auto | host | container (env POSTGRES_MODE)")
 	fs.StringVar(&f.cacheDir, "cache-dir", "", "component build cache (default: the user cache dir/secretslab)")
+	fs.StringVar(&f.vaultChart, "vault-chart", os.Getenv("VAULT_CHART"), "kind: local vault chart dir or .tgz instead of the repository (env VAULT_CHART)")
+	fs.StringVar(&f.esoChart, "eso-chart", os.Getenv("ESO_CHART"), "kind: local external-secrets chart dir or .tgz (env ESO_CHART)")
+	fs.StringVar(&f.esoCRDs, "eso-crds", os.Getenv("ESO_CRDS"), "kind: apply ESO's CRDs from this file and install the chart with installCRDs=false (env ESO_CRDS)")
+	fs.StringVar(&f.preload, "preload", os.Getenv("PRELOAD_IMAGES"), "kind: space-separated local images or image archives (.tar) to load into the nodes (env PRELOAD_IMAGES)")
+	fs.BoolVar(&f.tour, "tour", os.Getenv("TOUR") == "1", "set up chapter 05 (bookstore, Vault config, the swap) and print a guided tour; needs --bookstore-binary (env TOUR=1)")
+	fs.BoolVar(&f.reuse, "reuse", os.Getenv("REUSE") == "1", "kind: reuse an existing cluster of the lab's name (env REUSE=1)")
+	fs.StringVar(&f.bookstoreBin, "bookstore-binary", os.Getenv("BOOKSTORE_BIN"), "the bookstore app binary (kind: built into its image) (env BOOKSTORE_BIN)")
 	f.versions.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -66,6 +77,8 @@ func (f *upFlags) args(backendName string) []string {
 	if f.cacheDir != "" {
 		a = append(a, "--cache-dir="+f.cacheDir)
 	}
+	a = append(a, "--vault-chart="+f.vaultChart, "--eso-chart="+f.esoChart, "--eso-crds="+f.esoCRDs,
+		"--preload="+f.preload, fmt.Sprintf("--reuse=%t", f.reuse), fmt.Sprintf("--tour=%t", f.tour), "--bookstore-binary="+f.bookstoreBin)
 	return a
 }
 
@@ -82,6 +95,9 @@ func labUp(ctx context.Context, args []string) error {
 	f, err := parseUpFlags("lab up", args)
 	if err != nil {
 		return err
+	}
+	if f.tour && f.bookstoreBin == "" {
+		return fmt.Errorf("--tour needs --bookstore-binary (make lab builds it: bin/bookstore)")
 	}
 	dir, err := labstate.Dir(f.name)
 	if err != nil {
@@ -101,10 +117,12 @@ func labUp(ctx context.Context, args []string) error {
 		return err
 	}
 	// Build in the foreground, where its progress is seen; the supervisor then finds the cache.
-	b := &build.Builder{CacheDir: f.cacheDir, Progress: os.Stderr}
-	for _, c := range components(f.versions) {
-		if _, err := b.Ensure(ctx, c[0], c[1]); err != nil {
-			return err
+	if name == lab.BackendEmbedded {
+		b := &build.Builder{CacheDir: f.cacheDir, Progress: os.Stderr}
+		for _, c := range components(f.versions) {
+			if _, err := b.Ensure(ctx, c[0], c[1]); err != nil {
+				return err
+			}
 		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -148,6 +166,9 @@ func labUp(ctx context.Context, args []string) error {
 		return err
 	}
 	printUsage(os.Stdout, s)
+	if s.Tour {
+		printTour(os.Stdout, s)
+	}
 	return nil
 }
 
@@ -233,6 +254,8 @@ func labServe(ctx context.Context, args []string) error {
 		Backend: f.backend, VaultMode: f.vaultMode(), Versions: f.versions,
 		WorkDir: filepath.Join(dir, "work"), ArtifactsDir: s.ArtifactsDir, CacheDir: f.cacheDir,
 		PostgresMode: f.postgres, Progress: os.Stdout,
+		VaultChart: f.vaultChart, ESOChart: f.esoChart, ESOCRDs: f.esoCRDs, Preload: strings.Fields(f.preload),
+		Reuse: f.reuse, ClusterName: f.name, BookstoreImage: fixtures.BookstoreImage, BookstoreBinary: f.bookstoreBin,
 	})
 	if err != nil {
 		s.Phase, s.Error = labstate.PhaseFailed, err.Error()
@@ -254,12 +277,25 @@ func labServe(ctx context.Context, args []string) error {
 	for _, n := range l.VaultNodes() {
 		s.VaultAddrs = append(s.VaultAddrs, n.Address())
 	}
+	if c, ok := l.(interface{ ClusterName() string }); ok {
+		s.Cluster = c.ClusterName()
+	}
 	if r, ok := l.(interface {
 		Records() []proc.Record
 		ContainerIDs() []string
 		KeysFile() string
 	}); ok {
 		s.Processes, s.Containers, s.KeysFile = r.Records(), r.ContainerIDs(), r.KeysFile()
+	}
+	if f.tour {
+		fmt.Println("lab: setting up chapter 05: bookstore, Vault configuration, the swap")
+		url, err := setUpChapter05(ctx, l, os.Stdout)
+		if err != nil {
+			s.Phase, s.Error = labstate.PhaseFailed, l.Secrets().String(err.Error())
+			_ = labstate.Save(s)
+			return err
+		}
+		s.Tour, s.CatalogURL = true, url
 	}
 	s.Phase = labstate.PhaseReady
 	if err := labstate.Save(s); err != nil {
@@ -315,6 +351,11 @@ func down(ctx context.Context, dir string, s *labstate.State) error {
 	for _, r := range s.Processes {
 		if err := proc.StopRecord(ctx, r, 10*time.Second); err != nil {
 			left = append(left, fmt.Sprintf("%s pid %d (kill -9 %d)", r.Name, r.PID, r.PID))
+		}
+	}
+	if s.Cluster != "" {
+		if err := kindcluster.Delete(s.Cluster); err != nil {
+			left = append(left, fmt.Sprintf("kind cluster %s (kind delete cluster --name %s): %v", s.Cluster, s.Cluster, err))
 		}
 	}
 	for _, id := range s.Containers {

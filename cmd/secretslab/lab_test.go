@@ -89,9 +89,10 @@ func TestLabUpStatusDownFromSeparateProcesses(t *testing.T) {
 	}
 }
 
-func TestUnknownBackendAndKindGetOneClearError(t *testing.T) {
+func TestUnknownBackendAndKindWithoutDockerGetOneClearError(t *testing.T) {
 	t.Setenv("SECRETSLAB_STATE_DIR", t.TempDir())
-	for backend, want := range map[string]string{"nonsense": "unknown backend", "kind": "not implemented yet"} {
+	t.Setenv("DOCKER_HOST", "unix://"+t.TempDir()+"/no-docker.sock")
+	for backend, want := range map[string]string{"nonsense": "unknown backend", "kind": "backend kind needs a Docker engine"} {
 		err := labUp(t.Context(), []string{"--backend", backend, "--name", "x"})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("--backend %s: want an error containing %q, got %v", backend, want, err)

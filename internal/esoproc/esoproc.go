@@ -36,15 +36,20 @@ const (
 // InstallCRDs creates (or updates) every CRD in dir's *.yaml files and waits until each
 // is Established. It returns the CRD names.
 func InstallCRDs(ctx context.Context, cfg *rest.Config, dir string) ([]string, error) {
-	cs, err := apiext.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil || len(files) == 0 {
 		return nil, fmt.Errorf("no CRD files in %s", dir)
 	}
 	sort.Strings(files)
+	return InstallCRDFiles(ctx, cfg, files...)
+}
+
+// InstallCRDFiles is InstallCRDs for the given files (e.g. ESO's deploy/crds/bundle.yaml).
+func InstallCRDFiles(ctx context.Context, cfg *rest.Config, files ...string) ([]string, error) {
+	cs, err := apiext.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
 	var names []string
 	for _, f := range files {
 		crds, err := readCRDs(f)

@@ -30,6 +30,9 @@ type State struct {
 	Supervisor    proc.Record   `json:"supervisor"`
 	Processes     []proc.Record `json:"processes,omitempty"`
 	Containers    []string      `json:"containers,omitempty"`
+	Cluster       string        `json:"cluster,omitempty"` // a kind cluster this lab created: deleted on down
+	Tour          bool          `json:"tour,omitempty"`    // chapter 05 was set up
+	CatalogURL    string        `json:"catalogURL,omitempty"`
 	Kubeconfig    string        `json:"kubeconfig,omitempty"`
 	VaultAddr     string        `json:"vaultAddr,omitempty"`
 	VaultAddrs    []string      `json:"vaultAddrs,omitempty"`

@@ -9,6 +9,7 @@ import (
 	"github.com/secretslab/secretslab/internal/docker"
 	"github.com/secretslab/secretslab/lab"
 	"github.com/secretslab/secretslab/lab/internal/embedded"
+	"github.com/secretslab/secretslab/lab/internal/kind"
 )
 
 // Resolve turns "auto" into a concrete backend and explains the choice on w.
@@ -17,20 +18,21 @@ func Resolve(ctx context.Context, name string, w io.Writer) (string, error) {
 	case lab.BackendEmbedded:
 		return name, nil
 	case lab.BackendKind:
-		return "", errKindNotYet
+		if err := docker.Ping(ctx); err != nil {
+			return "", fmt.Errorf("backend kind needs a Docker engine: %w (or use --backend embedded)", err)
+		}
+		return name, nil
 	case lab.BackendAuto, "":
 		if err := docker.Ping(ctx); err != nil {
 			fmt.Fprintf(w, "backend auto: %v; using embedded\n", err)
 			return lab.BackendEmbedded, nil
 		}
-		fmt.Fprintln(w, "backend auto: a Docker engine answers, but the kind backend is not implemented yet; using embedded")
-		return lab.BackendEmbedded, nil
+		fmt.Fprintln(w, "backend auto: a Docker engine answers; using kind")
+		return lab.BackendKind, nil
 	default:
 		return "", fmt.Errorf("unknown backend %q: choose embedded, kind or auto", name)
 	}
 }
-
-var errKindNotYet = fmt.Errorf("backend kind is not implemented yet (it arrives with the kind backend issue); use --backend embedded")
 
 // Up starts a lab. Closing it stops everything it started.
 func Up(ctx context.Context, opts lab.Options) (lab.Lab, error) {
@@ -43,5 +45,8 @@ func Up(ctx context.Context, opts lab.Options) (lab.Lab, error) {
 		return nil, err
 	}
 	opts.Backend = name
+	if name == lab.BackendKind {
+		return kind.Up(ctx, opts)
+	}
 	return embedded.Up(ctx, opts)
 }

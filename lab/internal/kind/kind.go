@@ -1,0 +1,364 @@
+// Package kind is the lab backend on a real kind cluster: the pinned upstream Helm charts
+// (Vault, External Secrets Operator) installed with the Helm SDK, the bookstore as pods, and
+// port-forwards the harness opens and closes itself. Nothing is shelled out to kubectl, helm
+// or vault, and nothing is pulled at run time when the images are preloaded.
+package kind
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	vault "github.com/hashicorp/vault/api"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/kind/pkg/cluster"
+
+	"helm.sh/helm/v3/pkg/chart"
+
+	"github.com/secretslab/secretslab/fixtures"
+	"github.com/secretslab/secretslab/internal/charts"
+	"github.com/secretslab/secretslab/internal/docker"
+	"github.com/secretslab/secretslab/internal/kube"
+	"github.com/secretslab/secretslab/internal/portforward"
+	"github.com/secretslab/secretslab/internal/redact"
+	"github.com/secretslab/secretslab/lab"
+)
+
+//go:embed kind-config.yaml
+var kindConfig []byte
+
+// Upstream chart repositories, used when no local chart is given.
+const (
+	VaultRepo    = "https://helm.releases.hashicorp.com"
+	ESORepo      = "https://charts.external-secrets.io"
+	vaultNS      = "vault"
+	esoNS        = "external-secrets"
+	clusterReady = 3 * time.Minute
+)
+
+// Lab is a running kind lab.
+type Lab struct {
+	opts      lab.Options
+	name      string
+	provider  *cluster.Provider
+	created   bool
+	workDir   string
+	artifacts string
+	progress  io.Writer
+	secrets   *redact.Set
+
+	kubeconfig string
+	cfg        *rest.Config
+	kube       kubernetes.Interface
+	dyn        dynamic.Interface
+	k          *kube.Client
+
+	vaultRelease, esoRelease *charts.Release
+	rootToken                string
+	keys                     *keyFile
+	nodes                    []*vaultNode
+
+	forwards  []*portforward.Forward
+	workloads map[string]*workload
+	pgForward *portforward.Forward
+	pgAdmin   [3]string // user, password, database of the bookstore's Postgres superuser
+}
+
+var _ lab.Lab = (*Lab)(nil)
+
+// Up creates (or reuses) the cluster and installs everything. On failure it exports the
+// cluster's logs to the artifacts dir and removes what it created.
+func Up(ctx context.Context, opts lab.Options) (_ *Lab, err error) {
+	l := &Lab{opts: opts, secrets: &redact.Set{}, progress: opts.Progress, workloads: map[string]*workload{}}
+	if l.progress == nil {
+		l.progress = io.Discard
+	}
+	if l.opts.VaultMode == "" {
+		l.opts.VaultMode = lab.VaultDev
+	}
+	l.name = opts.ClusterName
+	if l.name == "" {
+		l.name = "secretslab"
+	}
+	if err := docker.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("backend kind needs a Docker engine: %w", err)
+	}
+	// Chart sources are checked before anything is created, so a bad version leaves nothing.
+	vaultChart, esoChart, err := l.loadCharts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.makeDirs(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			l.exportLogs()
+			if cerr := l.Close(context.Background()); cerr != nil {
+				err = fmt.Errorf("%w (and while cleaning up: %v)", err, cerr)
+			}
+		}
+	}()
+	if err := l.cluster(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.loadImages(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.installVault(ctx, vaultChart); err != nil {
+		return nil, err
+	}
+	if err := l.installESO(ctx, esoChart); err != nil {
+		return nil, err
+	}
+	l.say("lab is up (cluster %s, kubeconfig %s)", l.name, l.kubeconfig)
+	return l, nil
+}
+
+func (l *Lab) say(format string, args ...any) { fmt.Fprintf(l.progress, "lab: "+format+"\n", args...) }
+
+func (l *Lab) makeDirs() error {
+	l.workDir = l.opts.WorkDir
+	if l.workDir == "" {
+		d, err := os.MkdirTemp("", "secretslab-kind-")
+		if err != nil {
+			return err
+		}
+		l.workDir = d
+	}
+	if err := os.MkdirAll(l.workDir, 0o700); err != nil {
+		return err
+	}
+	l.artifacts = l.opts.ArtifactsDir
+	if l.artifacts == "" {
+		l.artifacts = filepath.Join(l.workDir, "artifacts")
+	}
+	return os.MkdirAll(l.artifacts, 0o755)
+}
+
+func (l *Lab) loadCharts(ctx context.Context) (vaultChart, esoChart *chart.Chart, err error) {
+	cache := filepath.Join(cacheDir(l.opts.CacheDir), "charts")
+	v := l.opts.Versions
+	l.say("loading charts: vault %s, external-secrets %s", v.VaultChart, v.ESOChart)
+	vaultChart, err = charts.Load(ctx, charts.Source{Repo: VaultRepo, Name: "vault", Version: v.VaultChart, Path: l.opts.VaultChart}, cache)
+	if err != nil {
+		return nil, nil, fmt.Errorf("vault chart: %w", err)
+	}
+	esoChart, err = charts.Load(ctx, charts.Source{Repo: ESORepo, Name: "external-secrets", Version: v.ESOChart, Path: l.opts.ESOChart}, cache)
+	if err != nil {
+		return nil, nil, fmt.Errorf("external-secrets chart: %w", err)
+	}
+	return vaultChart, esoChart, nil
+}
+
+func cacheDir(dir string) string {
+	if dir != "" {
+		return dir
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "secretslab")
+	}
+	return filepath.Join(os.TempDir(), "secretslab-cache")
+}
+
+// cluster creates the kind cluster, or reuses it with opts.Reuse.
+func (l *Lab) cluster(ctx context.Context) error {
+	l.provider = cluster.NewProvider(cluster.ProviderWithDocker())
+	existing, err := l.provider.List()
+	if err != nil {
+		return fmt.Errorf("list kind clusters: %w", err)
+	}
+	exists := false
+	for _, n := range existing {
+		exists = exists || n == l.name
+	}
+	switch {
+	case exists && !l.opts.Reuse:
+		return fmt.Errorf("a kind cluster named %q already exists: pass --reuse to use it, or delete it (secretslab lab down, or kind delete cluster --name %s)", l.name, l.name)
+	case !exists:
+		start := time.Now()
+		l.say("creating kind cluster %s from %s (about 15-60 s)", l.name, l.opts.Versions.KindNodeImage)
+		l.created = true // from here on a failure deletes it
+		if err := l.provider.Create(l.name,
+			cluster.CreateWithNodeImage(l.opts.Versions.KindNodeImage),
+			cluster.CreateWithRawConfig(kindConfig),
+			cluster.CreateWithWaitForReady(clusterReady),
+			cluster.CreateWithKubeconfigPath(filepath.Join(l.workDir, "kubeconfig-unused")),
+			cluster.CreateWithDisplayUsage(false), cluster.CreateWithDisplaySalutation(false),
+		); err != nil {
+			return fmt.Errorf("create kind cluster %s: %w", l.name, err)
+		}
+		l.say("cluster created in %s", time.Since(start).Round(time.Second))
+	default:
+		l.say("reusing kind cluster %s", l.name)
+	}
+	raw, err := l.provider.KubeConfig(l.name, false)
+	if err != nil {
+		return fmt.Errorf("kubeconfig of %s: %w", l.name, err)
+	}
+	l.kubeconfig = filepath.Join(l.workDir, "kubeconfig")
+	if err := os.WriteFile(l.kubeconfig, []byte(raw), 0o600); err != nil {
+		return err
+	}
+	if l.cfg, err = clientcmd.RESTConfigFromKubeConfig([]byte(raw)); err != nil {
+		return err
+	}
+	l.cfg.QPS, l.cfg.Burst = 50, 100
+	if l.kube, err = kubernetes.NewForConfig(l.cfg); err != nil {
+		return err
+	}
+	if l.dyn, err = dynamic.NewForConfig(l.cfg); err != nil {
+		return err
+	}
+	l.k, err = kube.New(l.cfg)
+	return err
+}
+
+// loadImages builds the bookstore image (FROM scratch, nothing pulled) and loads it and the
+// preload list into the nodes.
+func (l *Lab) loadImages(ctx context.Context) error {
+	var refs, archives []string
+	for _, p := range l.opts.Preload {
+		if strings.HasSuffix(p, ".tar") || strings.HasSuffix(p, ".tar.gz") {
+			archives = append(archives, p)
+		} else {
+			refs = append(refs, p)
+		}
+	}
+	if l.opts.BookstoreBinary != "" && l.opts.BookstoreImage != "" {
+		bin, err := os.ReadFile(l.opts.BookstoreBinary)
+		if err != nil {
+			return fmt.Errorf("bookstore binary: %w", err)
+		}
+		dockerfile, err := fixtures.File(fixtures.DockerfilePath)
+		if err != nil {
+			return err
+		}
+		l.say("building image %s (FROM scratch)", l.opts.BookstoreImage)
+		if err := docker.BuildFromScratch(ctx, l.opts.BookstoreImage, map[string][]byte{"bookstore": bin}, dockerfile); err != nil {
+			return fmt.Errorf("build %s: %w", l.opts.BookstoreImage, err)
+		}
+		refs = append(refs, l.opts.BookstoreImage)
+	}
+	if len(refs)+len(archives) == 0 {
+		return nil
+	}
+	return docker.LoadIntoKind(ctx, l.name, refs, archives, l.progress)
+}
+
+// exportLogs saves the cluster's logs into the artifacts dir (kind export logs).
+func (l *Lab) exportLogs() {
+	if l.provider == nil {
+		return
+	}
+	dir := filepath.Join(l.artifacts, "kind-logs")
+	if err := l.provider.CollectLogs(l.name, dir); err == nil {
+		l.say("cluster logs exported to %s", dir)
+	}
+}
+
+// Backend implements lab.Lab.
+func (l *Lab) Backend() string { return lab.BackendKind }
+
+// RESTConfig implements lab.Lab.
+func (l *Lab) RESTConfig() *rest.Config { return rest.CopyConfig(l.cfg) }
+
+// Kube implements lab.Lab.
+func (l *Lab) Kube() kubernetes.Interface { return l.kube }
+
+// Dynamic implements lab.Lab.
+func (l *Lab) Dynamic() dynamic.Interface { return l.dyn }
+
+// KubeconfigPath implements lab.Lab.
+func (l *Lab) KubeconfigPath() string { return l.kubeconfig }
+
+// VaultKubernetesAuthConfig implements lab.Lab: Vault runs in a pod, so it reviews tokens
+// with its own ServiceAccount (bound to system:auth-delegator by the chart).
+func (l *Lab) VaultKubernetesAuthConfig(context.Context) (map[string]any, error) {
+	return map[string]any{"kubernetes_host": "https://kubernetes.default.svc"}, nil
+}
+
+// VaultAddrForESO implements lab.Lab: the chart's Services; in HA the active node's.
+func (l *Lab) VaultAddrForESO() string {
+	if l.opts.VaultMode == lab.VaultHA {
+		return "http://vault-active.vault.svc:8200"
+	}
+	return "http://vault.vault.svc:8200"
+}
+
+// PostgresAddrForVault implements lab.Lab: the bookstore's Service, as the chapter has it.
+func (l *Lab) PostgresAddrForVault() string { return "postgres.bookstore.svc.cluster.local:5432" }
+
+// Secrets implements lab.Lab.
+func (l *Lab) Secrets() *redact.Set { return l.secrets }
+
+// ArtifactsDir implements lab.Lab.
+func (l *Lab) ArtifactsDir() string { return l.artifacts }
+
+// WorkDir is the lab's private directory.
+func (l *Lab) WorkDir() string { return l.workDir }
+
+// Vault implements lab.Lab: the first unsealed node's client.
+func (l *Lab) Vault() *vault.Client {
+	for _, n := range l.nodes {
+		if n.client == nil {
+			continue
+		}
+		if h, err := n.client.Sys().Health(); err == nil && !h.Sealed && !h.Standby {
+			return n.client
+		}
+	}
+	if len(l.nodes) > 0 {
+		return l.nodes[0].client
+	}
+	return nil
+}
+
+// VaultNodes implements lab.Lab.
+func (l *Lab) VaultNodes() []lab.VaultNode {
+	var out []lab.VaultNode
+	for _, n := range l.nodes {
+		out = append(out, n)
+	}
+	return out
+}
+
+// Close implements lab.Lab: closes the port-forwards and deletes the cluster it created
+// (kept with opts.Keep); a reused cluster is left as it was found, minus nothing.
+func (l *Lab) Close(context.Context) error {
+	for _, f := range l.forwards {
+		f.Close()
+	}
+	l.forwards = nil
+	var errs []error
+	if l.created && !l.opts.Keep && l.provider != nil {
+		l.say("deleting kind cluster %s", l.name)
+		if err := l.provider.Delete(l.name, ""); err != nil {
+			errs = append(errs, fmt.Errorf("delete kind cluster %s: %w (kind delete cluster --name %s)", l.name, err, l.name))
+		}
+	}
+	if l.opts.WorkDir == "" && l.workDir != "" && len(errs) == 0 && !l.opts.Keep {
+		if err := os.RemoveAll(l.workDir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ClusterName names the kind cluster this lab created, for a state file ("" for a reused
+// cluster, which `lab down` must leave alone).
+func (l *Lab) ClusterName() string {
+	if !l.created {
+		return ""
+	}
+	return l.name
+}

@@ -1,0 +1,234 @@
+package kind
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	vault "github.com/hashicorp/vault/api"
+	"helm.sh/helm/v3/pkg/chart"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/secretslab/secretslab/fixtures"
+	"github.com/secretslab/secretslab/internal/charts"
+	"github.com/secretslab/secretslab/internal/portforward"
+	"github.com/secretslab/secretslab/internal/proc"
+	"github.com/secretslab/secretslab/internal/vaultops"
+	"github.com/secretslab/secretslab/lab"
+)
+
+const (
+	keyShares    = 3
+	keyThreshold = 2
+	podTimeout   = 3 * time.Minute
+)
+
+type keyFile = vaultops.KeyFile
+
+// installVault installs vault-helm with the chapter's values: dev mode (chapter 05), or
+// three Raft nodes that the harness initialises, unseals and joins (chapter 15.05). The chart
+// uses updateStrategy OnDelete, so helm's wait says nothing about Vault: the pods and Vault's
+// own health are waited on instead.
+func (l *Lab) installVault(ctx context.Context, ch *chart.Chart) error {
+	valuesFile := "dev.yaml"
+	replicas := 1
+	if l.opts.VaultMode == lab.VaultHA {
+		valuesFile, replicas = "ha-raft.yaml", 3
+	}
+	raw, err := fixtures.File(fixtures.HelmValuesDir + "/" + valuesFile)
+	if err != nil {
+		return err
+	}
+	values, err := charts.ValuesFromBytes(raw)
+	if err != nil {
+		return err
+	}
+	if l.opts.VaultMode != lab.VaultHA {
+		// the dev root token is the lab's own random one, never the chapter's "root"
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		l.rootToken = "devroot" + hex.EncodeToString(b)
+		l.secrets.Add(l.rootToken)
+		server, _ := values["server"].(map[string]any)
+		dev, _ := server["dev"].(map[string]any)
+		dev["devRootToken"] = l.rootToken
+	}
+	start := time.Now()
+	l.say("installing chart vault %s (%s)", ch.Metadata.Version, valuesFile)
+	l.vaultRelease, err = charts.Install(ctx, l.kubeconfig, ch, "vault", vaultNS, values, charts.InstallOptions{Timeout: 5 * time.Minute, Log: l.secrets.Writer(l.progress)})
+	if err != nil {
+		return fmt.Errorf("install vault chart: %w", err)
+	}
+	for i := 0; i < replicas; i++ {
+		n := &vaultNode{l: l, name: fmt.Sprintf("vault-%d", i)}
+		if err := n.waitRunning(ctx); err != nil {
+			return err
+		}
+		if err := n.forward(ctx); err != nil {
+			return err
+		}
+		l.nodes = append(l.nodes, n)
+	}
+	if l.opts.VaultMode == lab.VaultHA {
+		if err := l.bootstrapRaft(ctx); err != nil {
+			return err
+		}
+	}
+	for _, n := range l.nodes {
+		if _, err := vaultops.WaitUnsealed(ctx, n.client, 2*time.Minute); err != nil {
+			return fmt.Errorf("%s: %w", n.name, err)
+		}
+	}
+	if l.opts.VaultMode == lab.VaultHA {
+		if err := l.enableKV(ctx); err != nil {
+			return err
+		}
+	}
+	l.say("vault ready in %s", time.Since(start).Round(time.Second))
+	return nil
+}
+
+// bootstrapRaft: init vault-0 (keys in a 0600 file), unseal it, join and unseal the others,
+// then wait for 3 voters and exactly one active node.
+func (l *Lab) bootstrapRaft(ctx context.Context) error {
+	first := l.nodes[0]
+	keys, err := vaultops.Init(ctx, first.client, keyShares, keyThreshold, l.secrets)
+	if err != nil {
+		return err
+	}
+	l.keys, l.rootToken = keys, keys.RootToken
+	if err := vaultops.SaveKeys(l.KeysFile(), keys); err != nil {
+		return err
+	}
+	for _, n := range l.nodes {
+		n.client.SetToken(l.rootToken)
+	}
+	if err := vaultops.Unseal(ctx, first.client, keys.UnsealKeys); err != nil {
+		return err
+	}
+	if _, err := vaultops.WaitUnsealed(ctx, first.client, 2*time.Minute); err != nil {
+		return err
+	}
+	if err := vaultops.SetServerStabilizationTime(ctx, first.client, 3*time.Second); err != nil {
+		return err
+	}
+	for _, n := range l.nodes[1:] {
+		if err := vaultops.JoinRaft(ctx, n.client, "http://vault-0.vault-internal:8200"); err != nil {
+			return fmt.Errorf("%s: %w", n.name, err)
+		}
+		if err := vaultops.Unseal(ctx, n.client, keys.UnsealKeys); err != nil {
+			return fmt.Errorf("%s: %w", n.name, err)
+		}
+	}
+	if _, err := vaultops.WaitVoters(ctx, first.client, len(l.nodes), 2*time.Minute); err != nil {
+		return err
+	}
+	_, err = vaultops.WaitOneActive(ctx, l.clients(), 2*time.Minute)
+	return err
+}
+
+func (l *Lab) enableKV(ctx context.Context) error {
+	v := l.Vault()
+	mounts, err := v.Sys().ListMountsWithContext(ctx)
+	if err != nil {
+		return err
+	}
+	if _, ok := mounts["secret/"]; ok {
+		return nil
+	}
+	return v.Sys().MountWithContext(ctx, "secret", &vault.MountInput{Type: "kv", Options: map[string]string{"version": "2"}})
+}
+
+func (l *Lab) clients() []*vault.Client {
+	var out []*vault.Client
+	for _, n := range l.nodes {
+		out = append(out, n.client)
+	}
+	return out
+}
+
+// KeysFile is where the HA root token and unseal keys are kept (0600).
+func (l *Lab) KeysFile() string { return filepath.Join(l.workDir, "vault-keys.json") }
+
+// vaultNode is one Vault pod, reached through its own port-forward.
+type vaultNode struct {
+	l      *Lab
+	name   string
+	fwd    *portforward.Forward
+	client *vault.Client
+}
+
+func (n *vaultNode) Name() string           { return n.name }
+func (n *vaultNode) Address() string        { return "http://" + n.fwd.Addr() }
+func (n *vaultNode) Client() *vault.Client  { return n.client }
+// waitRunning waits until the pod's containers run (a sealed Raft node is never Ready).
+func (n *vaultNode) waitRunning(ctx context.Context) error {
+	return proc.WaitFor(ctx, "pod vault/"+n.name+" to be running", podTimeout, time.Second, nil, func(ctx context.Context) (bool, error) {
+		p, err := n.l.kube.CoreV1().Pods(vaultNS).Get(ctx, n.name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if p.Status.Phase != corev1.PodRunning {
+			return false, fmt.Errorf("phase %s", p.Status.Phase)
+		}
+		for _, c := range p.Status.ContainerStatuses {
+			if c.Started == nil || !*c.Started {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+}
+
+func (n *vaultNode) forward(ctx context.Context) error {
+	if n.fwd != nil {
+		n.fwd.Close()
+	}
+	f, err := portforward.Open(ctx, n.l.cfg, vaultNS, "pod/"+n.name, 8200)
+	if err != nil {
+		return fmt.Errorf("port-forward to %s: %w", n.name, err)
+	}
+	n.fwd = f
+	n.l.forwards = append(n.l.forwards, f)
+	c, err := vaultops.NewClient("http://"+f.Addr(), n.l.rootToken)
+	if err != nil {
+		return err
+	}
+	n.client = c
+	_, err = vaultops.WaitAnswering(ctx, c, time.Minute)
+	return err
+}
+
+// Kill force-deletes the pod, as `kubectl delete pod --grace-period=0 --force` does.
+func (n *vaultNode) Kill(ctx context.Context) error {
+	zero := int64(0)
+	err := n.l.kube.CoreV1().Pods(vaultNS).Delete(ctx, n.name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete pod %s: %w", n.name, err)
+	}
+	return nil
+}
+
+// Restart waits for the StatefulSet's new pod and forwards to it again.
+func (n *vaultNode) Restart(ctx context.Context) error {
+	if err := n.waitRunning(ctx); err != nil {
+		return err
+	}
+	return n.forward(ctx)
+}
+
+// Unseal unseals the node with the kept keys (HA only; a dev server is never sealed).
+func (n *vaultNode) Unseal(ctx context.Context) error {
+	if n.l.keys == nil {
+		return fmt.Errorf("%s: no unseal keys (dev mode)", n.name)
+	}
+	return vaultops.Unseal(ctx, n.client, n.l.keys.UnsealKeys)
+}

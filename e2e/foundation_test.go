@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/secretslab/secretslab/internal/kube"
 	"github.com/secretslab/secretslab/internal/redact"
+	"github.com/secretslab/secretslab/lab"
 	"github.com/secretslab/secretslab/versions"
 )
 
@@ -179,8 +181,9 @@ func TestFoundation(t *testing.T) {
 			if err := conn.QueryRow(ctx, "select current_user").Scan(&user); err != nil {
 				t.Fatal(err)
 			}
-			if user != "postgres" {
-				t.Fatalf("logged in as %q", user)
+			u, _ := url.Parse(dsn)
+			if user != u.User.Username() {
+				t.Fatalf("logged in as %q, want %q", user, u.User.Username())
 			}
 			return ctx
 		}).Feature()
@@ -193,9 +196,21 @@ func TestFoundation(t *testing.T) {
 			}
 			t.Logf("running: %+v", got)
 			want, _ := versions.FromEnv()
-			if got.Kubernetes != want.Kubernetes || got.Vault != versions.Trimmed(want.Vault) || got.ESO != want.ESO ||
-				got.Etcd != want.Etcd || !strings.HasPrefix(got.Postgres, want.Postgres+".") {
+			if got.Kubernetes != want.Kubernetes || got.Vault != versions.Trimmed(want.Vault) || got.ESO != want.ESO {
 				t.Fatalf("running versions %+v differ from the pins %+v", got, want)
+			}
+			if got.Postgres != "" && !strings.HasPrefix(got.Postgres, want.Postgres+".") {
+				t.Fatalf("Postgres %s runs, the pin is %s", got.Postgres, want.Postgres)
+			}
+			switch labFrom(ctx).Backend() {
+			case lab.BackendEmbedded:
+				if got.Etcd != want.Etcd {
+					t.Fatalf("etcd %s runs, the pin is %s", got.Etcd, want.Etcd)
+				}
+			case lab.BackendKind:
+				if got.VaultChart != want.VaultChart || got.ESOChart != want.ESOChart {
+					t.Fatalf("charts vault %s / external-secrets %s installed, the pins are %s / %s", got.VaultChart, got.ESOChart, want.VaultChart, want.ESOChart)
+				}
 			}
 			return ctx
 		}).Feature()

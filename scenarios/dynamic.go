@@ -12,11 +12,13 @@ import (
 	"github.com/secretslab/secretslab/internal/redact"
 )
 
-// Short TTLs so the dynamic scenario observes lifetimes in about a minute; the fixture's
-// production values (1h lease, 15m token) are restored afterwards.
+// Short TTLs so the dynamic scenario observes lifetimes in about two minutes; the fixture's
+// values (1h lease, 15m token) are restored afterwards. The token TTL must stay above 60 s:
+// ESO 0.10.4 treats a token with under 60 s left as expired and then skips revoke-self
+// (pkg/provider/vault/auth.go, checkToken), which would hide how it behaves with real TTLs.
 const (
-	leaseTTL = 40 * time.Second
-	tokenTTL = 15 * time.Second
+	leaseTTL = 150 * time.Second
+	tokenTTL = 75 * time.Second
 )
 
 // dynamic: chapter 05 step 4, dynamic Postgres credentials from Vault's database engine.

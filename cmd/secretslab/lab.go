@@ -204,7 +204,10 @@ func waitReady(ctx context.Context, dir, logPath string, exited <-chan error) (*
 		select {
 		case err := <-exited:
 			follow()
-			return nil, fmt.Errorf("the lab supervisor exited before the lab was ready (%v); log: %s", err, logPath)
+			if s, lerr := labstate.Load(dir); lerr == nil && s.Phase == labstate.PhaseFailed {
+				return s, fmt.Errorf("lab failed to start: %s", s.Error)
+			}
+			return nil, fmt.Errorf("the lab supervisor exited before the lab was ready (%v); its log is above", err)
 		case <-ctx.Done():
 			return nil, fmt.Errorf("interrupted while waiting for the lab")
 		case <-deadline:
@@ -273,7 +276,7 @@ func labServe(ctx context.Context, args []string) error {
 		return err
 	}
 	s.Kubeconfig = l.KubeconfigPath()
-	s.VaultAddr = l.VaultAddrForESO()
+	s.VaultAddr = l.VaultNodes()[0].Address() // where this host reaches Vault (kind: a port-forward)
 	for _, n := range l.VaultNodes() {
 		s.VaultAddrs = append(s.VaultAddrs, n.Address())
 	}

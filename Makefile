@@ -42,11 +42,12 @@ test: build
 	set -a && eval "$$($(BIN) build --env)" && \
 	  ARTIFACTS_DIR=$(ARTIFACTS_DIR) REPORT_DIR=$(ARTIFACTS_DIR)/report BACKEND=embedded $(GO) test $(GOTEST_FLAGS) ./...
 
-## conformance: every scenario on BACKEND, then the report in REPORT_DIR (LABELS="scenario=swap" filters)
+## conformance: every scenario on BACKEND (default here: kind), then the report in REPORT_DIR
+##              (LABELS="scenario=swap" filters)
 conformance: build
 	rm -rf $(ARTIFACTS_DIR) && mkdir -p $(ARTIFACTS_DIR)
 	set -a && eval "$$($(BIN) build --env)" && \
-	  ARTIFACTS_DIR=$(ARTIFACTS_DIR) REPORT_DIR=$(REPORT_DIR) BACKEND=$(BACKEND) \
+	  ARTIFACTS_DIR=$(ARTIFACTS_DIR) REPORT_DIR=$(REPORT_DIR) BACKEND=$(if $(filter auto,$(BACKEND)),kind,$(BACKEND)) \
 	  $(GO) test $(GOTEST_FLAGS) -count=1 -v ./e2e -args $(if $(LABELS),--labels "$(LABELS)")
 
 ## test-unit: only the tests that need no component binaries

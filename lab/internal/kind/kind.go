@@ -19,8 +19,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/kind/pkg/cluster"
 
 	"helm.sh/helm/v3/pkg/chart"
 
@@ -31,6 +29,7 @@ import (
 	"github.com/secretslab/secretslab/internal/portforward"
 	"github.com/secretslab/secretslab/internal/redact"
 	"github.com/secretslab/secretslab/lab"
+	"github.com/secretslab/secretslab/lab/kindcluster"
 )
 
 //go:embed kind-config.yaml
@@ -49,7 +48,7 @@ const (
 type Lab struct {
 	opts      lab.Options
 	name      string
-	provider  *cluster.Provider
+	provider  *kindcluster.Cluster
 	created   bool
 	workDir   string
 	artifacts string
@@ -172,46 +171,20 @@ func cacheDir(dir string) string {
 
 // cluster creates the kind cluster, or reuses it with opts.Reuse.
 func (l *Lab) cluster(ctx context.Context) error {
-	l.provider = cluster.NewProvider(cluster.ProviderWithDocker())
-	existing, err := l.provider.List()
+	l.provider = kindcluster.New()
+	l.provider.WithName(l.name)
+	l.provider.WithNodeImage(l.opts.Versions.KindNodeImage).WithRawConfig(kindConfig).WithReuse(l.opts.Reuse).
+		WithKubeconfigPath(filepath.Join(l.workDir, "kubeconfig"))
+	start := time.Now()
+	l.say("creating (or reusing) kind cluster %s from %s (about 15-60 s)", l.name, l.opts.Versions.KindNodeImage)
+	kubeconfig, err := l.provider.Create(ctx)
+	l.created = l.provider.Created()
 	if err != nil {
-		return fmt.Errorf("list kind clusters: %w", err)
-	}
-	exists := false
-	for _, n := range existing {
-		exists = exists || n == l.name
-	}
-	switch {
-	case exists && !l.opts.Reuse:
-		return fmt.Errorf("a kind cluster named %q already exists: pass --reuse to use it, or delete it (secretslab lab down, or kind delete cluster --name %s)", l.name, l.name)
-	case !exists:
-		start := time.Now()
-		l.say("creating kind cluster %s from %s (about 15-60 s)", l.name, l.opts.Versions.KindNodeImage)
-		l.created = true // from here on a failure deletes it
-		if err := l.provider.Create(l.name,
-			cluster.CreateWithNodeImage(l.opts.Versions.KindNodeImage),
-			cluster.CreateWithRawConfig(kindConfig),
-			cluster.CreateWithWaitForReady(clusterReady),
-			cluster.CreateWithKubeconfigPath(filepath.Join(l.workDir, "kubeconfig-unused")),
-			cluster.CreateWithDisplayUsage(false), cluster.CreateWithDisplaySalutation(false),
-		); err != nil {
-			return fmt.Errorf("create kind cluster %s: %w", l.name, err)
-		}
-		l.say("cluster created in %s", time.Since(start).Round(time.Second))
-	default:
-		l.say("reusing kind cluster %s", l.name)
-	}
-	raw, err := l.provider.KubeConfig(l.name, false)
-	if err != nil {
-		return fmt.Errorf("kubeconfig of %s: %w", l.name, err)
-	}
-	l.kubeconfig = filepath.Join(l.workDir, "kubeconfig")
-	if err := os.WriteFile(l.kubeconfig, []byte(raw), 0o600); err != nil {
 		return err
 	}
-	if l.cfg, err = clientcmd.RESTConfigFromKubeConfig([]byte(raw)); err != nil {
-		return err
-	}
+	l.say("cluster ready in %s (created: %t)", time.Since(start).Round(time.Second), l.created)
+	l.kubeconfig = kubeconfig
+	l.cfg = l.provider.KubernetesRestConfig()
 	l.cfg.QPS, l.cfg.Burst = 50, 100
 	if l.kube, err = kubernetes.NewForConfig(l.cfg); err != nil {
 		return err
@@ -261,7 +234,7 @@ func (l *Lab) exportLogs() {
 		return
 	}
 	dir := filepath.Join(l.artifacts, "kind-logs")
-	if err := l.provider.CollectLogs(l.name, dir); err == nil {
+	if err := l.provider.ExportLogs(context.Background(), dir); err == nil {
 		l.say("cluster logs exported to %s", dir)
 	}
 }
@@ -342,8 +315,8 @@ func (l *Lab) Close(context.Context) error {
 	var errs []error
 	if l.created && !l.opts.Keep && l.provider != nil {
 		l.say("deleting kind cluster %s", l.name)
-		if err := l.provider.Delete(l.name, ""); err != nil {
-			errs = append(errs, fmt.Errorf("delete kind cluster %s: %w (kind delete cluster --name %s)", l.name, err, l.name))
+		if err := l.provider.Destroy(context.Background()); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if l.opts.WorkDir == "" && l.workDir != "" && len(errs) == 0 && !l.opts.Keep {

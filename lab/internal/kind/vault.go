@@ -163,9 +163,10 @@ type vaultNode struct {
 	client *vault.Client
 }
 
-func (n *vaultNode) Name() string           { return n.name }
-func (n *vaultNode) Address() string        { return "http://" + n.fwd.Addr() }
-func (n *vaultNode) Client() *vault.Client  { return n.client }
+func (n *vaultNode) Name() string          { return n.name }
+func (n *vaultNode) Address() string       { return "http://" + n.fwd.Addr() }
+func (n *vaultNode) Client() *vault.Client { return n.client }
+
 // waitRunning waits until the pod's containers run (a sealed Raft node is never Ready).
 func (n *vaultNode) waitRunning(ctx context.Context) error {
 	return proc.WaitFor(ctx, "pod vault/"+n.name+" to be running", podTimeout, time.Second, nil, func(ctx context.Context) (bool, error) {

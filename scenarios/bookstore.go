@@ -33,7 +33,7 @@ func baseline() Scenario {
 				return err
 			}
 			if d := DiffData(want, stored); d != "" {
-				return errorf("the stored demo Secret differs from the fixture: %s", d)
+				return fmt.Errorf("the stored demo Secret differs from the fixture: %s", d)
 			}
 			e.demo = stored
 			r.Note("keys %v", keyNames(stored))
@@ -111,7 +111,7 @@ func vaultConfig() Scenario {
 				return err
 			}
 			if strings.TrimSpace(got) != strings.TrimSpace(hcl) {
-				return errorf("policy %s reads back differently", name)
+				return fmt.Errorf("policy %s reads back differently", name)
 			}
 			return nil
 		}},
@@ -132,7 +132,7 @@ func vaultConfig() Scenario {
 			for _, k := range keys {
 				v, ok := e.demo[k]
 				if !ok {
-					return errorf("the demo Secret has no key %s", k)
+					return fmt.Errorf("the demo Secret has no key %s", k)
 				}
 				data[k] = string(v)
 			}
@@ -157,7 +157,7 @@ func vaultConfig() Scenario {
 				return err
 			}
 			if !slices.Contains(auth.Policies, policy) {
-				return errorf("login got policies %v, want %s", auth.Policies, policy)
+				return fmt.Errorf("login got policies %v, want %s", auth.Policies, policy)
 			}
 			r.Figure("token-ttl-seconds", float64(auth.LeaseDuration))
 			return nil
@@ -189,7 +189,7 @@ func vaultConfig() Scenario {
 			for what, try := range attempts {
 				err := try()
 				if err == nil || !strings.Contains(err.Error(), "permission denied") {
-					return errorf("%s with the role's token: want permission denied, got %v", what, err)
+					return fmt.Errorf("%s with the role's token: want permission denied, got %v", what, err)
 				}
 			}
 			r.Note("%d out-of-policy requests denied", len(attempts))
@@ -207,7 +207,7 @@ func swap() Scenario {
 				return err
 			}
 			if len(served) == 0 {
-				return errorf("external-secrets.io is not served (ESO CRDs missing)")
+				return fmt.Errorf("external-secrets.io is not served (ESO CRDs missing)")
 			}
 			store, err := e.find(ctx, sec+"10-secretstore-vault.yaml", "SecretStore", "")
 			if err != nil {
@@ -249,7 +249,7 @@ func swap() Scenario {
 			}
 			r.Figure("sync-seconds", since(start))
 			if c.Reason != "SecretSynced" {
-				return errorf("Ready with reason %q, want SecretSynced", c.Reason)
+				return fmt.Errorf("Ready with reason %q, want SecretSynced", c.Reason)
 			}
 			return nil
 		}},
@@ -286,7 +286,7 @@ func swap() Scenario {
 					return nil
 				}
 			}
-			return errorf("db-credentials has no controller ownerReference to ExternalSecret db-credentials: %v", s.OwnerReferences)
+			return fmt.Errorf("db-credentials has no controller ownerReference to ExternalSecret db-credentials: %v", s.OwnerReferences)
 		}},
 		{"managed-by-label", "what the chapter says: label reconcile.external-secrets.io/managed-by=external-secrets", func(ctx context.Context, e *Env, r *Result) error {
 			s, err := e.Lab.Kube().CoreV1().Secrets(ns).Get(ctx, "db-credentials", metav1.GetOptions{})
@@ -320,7 +320,7 @@ func (e *Env) compareWithDemo(ctx context.Context, r *Result) error {
 		return err
 	}
 	if d := DiffData(e.demo, got); d != "" {
-		return errorf("db-credentials differs from the demo Secret: %s", d)
+		return fmt.Errorf("db-credentials differs from the demo Secret: %s", d)
 	}
 	r.Note("%d keys byte-identical", len(got))
 	return nil
@@ -419,7 +419,7 @@ func rotation() Scenario {
 			}
 			old1, _ := old.Data["POSTGRES_PASSWORD"].(string)
 			if _, err := e.forceSyncUntil(ctx, probe, []byte(old1)); err != nil {
-				return errorf("restoring the value: %w", err)
+				return fmt.Errorf("restoring the value: %w", err)
 			}
 			return nil
 		}},

@@ -42,7 +42,7 @@ func dynamic() Scenario {
 				return err
 			}
 			if s == nil {
-				return errorf("%s/creds/%s returned nothing", mount, role)
+				return fmt.Errorf("%s/creds/%s returned nothing", mount, role)
 			}
 			user, _ = s.Data["username"].(string)
 			pass, _ = s.Data["password"].(string)
@@ -51,7 +51,7 @@ func dynamic() Scenario {
 			r.Figure("lease-ttl-seconds", float64(s.LeaseDuration))
 			r.Note("username %s, lease %s", redact.Fingerprint([]byte(user)), strings.SplitN(lease, "/", 4)[0]+"/...")
 			if user == "" || pass == "" || lease == "" {
-				return errorf("the credential lacks a username, password or lease id")
+				return fmt.Errorf("the credential lacks a username, password or lease id")
 			}
 			return nil
 		}},
@@ -65,7 +65,7 @@ func dynamic() Scenario {
 		}},
 		{"revoked-login-fails", "the same login now fails", func(ctx context.Context, e *Env, r *Result) error {
 			if _, err := e.queryBooks(ctx, user, pass); err == nil {
-				return errorf("the revoked credential still logs in")
+				return fmt.Errorf("the revoked credential still logs in")
 			}
 			return nil
 		}},
@@ -75,7 +75,7 @@ func dynamic() Scenario {
 				return err
 			}
 			if n != 0 {
-				return errorf("the role %s still exists after revocation", redact.Fingerprint([]byte(user)))
+				return fmt.Errorf("the role %s still exists after revocation", redact.Fingerprint([]byte(user)))
 			}
 			return nil
 		}},
@@ -85,7 +85,7 @@ func dynamic() Scenario {
 				return err
 			}
 			if n != 0 {
-				return errorf("%d leases remain", n)
+				return fmt.Errorf("%d leases remain", n)
 			}
 			return nil
 		}},
@@ -193,7 +193,7 @@ func (e *Env) observeESORoute(ctx context.Context, r *Result, sourceKind, esName
 		}
 	}
 	if es == nil || len(route) < 2 {
-		return errorf("the 30- fixture has no %s with ExternalSecret %s", sourceKind, esName)
+		return fmt.Errorf("the 30- fixture has no %s with ExternalSecret %s", sourceKind, esName)
 	}
 	if err := e.Kube.Apply(ctx, route...); err != nil {
 		return err
@@ -213,7 +213,7 @@ func (e *Env) observeESORoute(ctx context.Context, r *Result, sourceKind, esName
 	user, pass := string(data["username"]), string(data["password"])
 	e.Lab.Secrets().Add(pass)
 	if user == "" || pass == "" {
-		return errorf("Secret %s lacks username/password (keys %v)", target, keyNames(data))
+		return fmt.Errorf("Secret %s lacks username/password (keys %v)", target, keyNames(data))
 	}
 	_, firstErr := e.queryBooks(ctx, user, pass)
 	loginAfterSync := firstErr == nil
@@ -288,7 +288,7 @@ func (e *Env) cleanupDynamic(ctx context.Context, r *Result) error {
 		return err
 	}
 	if n, err := e.countLeases(ctx); err != nil || n != 0 {
-		return errorf("after revoke-prefix: %d leases remain (%v)", n, err)
+		return fmt.Errorf("after revoke-prefix: %d leases remain (%v)", n, err)
 	}
 	n, err := e.countRoles(ctx, "v-%")
 	if err != nil {
@@ -296,7 +296,7 @@ func (e *Env) cleanupDynamic(ctx context.Context, r *Result) error {
 	}
 	r.Figure("minted-roles-left", float64(n))
 	if n != 0 {
-		return errorf("%d minted Postgres roles remain after every lease was revoked", n)
+		return fmt.Errorf("%d minted Postgres roles remain after every lease was revoked", n)
 	}
 	return nil
 }

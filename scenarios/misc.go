@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -44,7 +45,7 @@ func (e *Env) rotationProbe(ctx context.Context, name string) (*unstructured.Uns
 		}
 	}
 	if len(keep) == 0 {
-		return nil, errorf("the db-credentials ExternalSecret fixture maps no POSTGRES_PASSWORD")
+		return nil, fmt.Errorf("the db-credentials ExternalSecret fixture maps no POSTGRES_PASSWORD")
 	}
 	_ = unstructured.SetNestedSlice(probe.Object, keep, "spec", "data")
 	return probe, nil

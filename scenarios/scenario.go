@@ -241,7 +241,4 @@ func joinNotes(notes []string) string {
 	return out
 }
 
-// errorf is fmt.Errorf; checks return it for a failed verdict.
-var errorf = fmt.Errorf
-
 var errNoCatalog = errors.New("the catalog is not running (baseline did not complete)")

@@ -43,11 +43,11 @@ test: build
 	  ARTIFACTS_DIR=$(ARTIFACTS_DIR) REPORT_DIR=$(ARTIFACTS_DIR)/report BACKEND=embedded $(GO) test $(GOTEST_FLAGS) ./...
 
 ## conformance: every scenario on BACKEND (default here: kind), then the report in REPORT_DIR
-##              (LABELS="scenario=swap" filters)
+##              (LABELS="scenario=swap" filters; HA=1 runs Vault as 3 Raft nodes and the failover scenario)
 conformance: build
 	rm -rf $(ARTIFACTS_DIR) && mkdir -p $(ARTIFACTS_DIR)
 	set -a && eval "$$($(BIN) build --env)" && \
-	  ARTIFACTS_DIR=$(ARTIFACTS_DIR) REPORT_DIR=$(REPORT_DIR) BACKEND=$(if $(filter auto,$(BACKEND)),kind,$(BACKEND)) \
+	  ARTIFACTS_DIR=$(ARTIFACTS_DIR) REPORT_DIR=$(REPORT_DIR) BACKEND=$(if $(filter auto,$(BACKEND)),kind,$(BACKEND)) HA=$(HA) \
 	  $(GO) test $(GOTEST_FLAGS) -count=1 -v ./e2e -args $(if $(LABELS),--labels "$(LABELS)")
 
 ## test-unit: only the tests that need no component binaries

@@ -104,8 +104,12 @@ func bringLabUp(ctx context.Context, _ *envconf.Config) (context.Context, error)
 		return ctx, err
 	}
 	start := time.Now()
+	mode := lab.VaultDev
+	if os.Getenv("HA") == "1" {
+		mode = lab.VaultHA
+	}
 	l, err := backend.Up(ctx, lab.Options{
-		Backend: name, Versions: v, ArtifactsDir: filepath.Join(artifactsDir, "lab"),
+		Backend: name, Versions: v, VaultMode: mode, ArtifactsDir: filepath.Join(artifactsDir, "lab"),
 		PostgresMode: os.Getenv("POSTGRES_MODE"), Progress: os.Stdout,
 		BookstoreImage: fixtures.BookstoreImage, BookstoreBinary: app,
 		VaultChart: os.Getenv("VAULT_CHART"), ESOChart: os.Getenv("ESO_CHART"), ESOCRDs: os.Getenv("ESO_CRDS"),

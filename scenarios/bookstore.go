@@ -376,6 +376,9 @@ func rotation() Scenario {
 	const probe = "rotation-probe"
 	return Scenario{Name: "rotation", Title: "rotate the KV value; a forced sync carries it to the Secret", Needs: []string{"vault-config"}, Checks: []Check{
 		{"probe-synced", "a probe ExternalSecret syncs the current KV value", func(ctx context.Context, e *Env, r *Result) error {
+			if _, err := e.apply(ctx, sec+"10-secretstore-vault.yaml"); err != nil {
+				return err
+			}
 			es, err := e.rotationProbe(ctx, probe)
 			if err != nil {
 				return err

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
 	vault "github.com/hashicorp/vault/api"
 	authv1 "k8s.io/api/authentication/v1"
@@ -28,6 +29,8 @@ import (
 	"github.com/secretslab/secretslab/internal/pgserver"
 	"github.com/secretslab/secretslab/internal/proc"
 	"github.com/secretslab/secretslab/internal/redact"
+	"github.com/secretslab/secretslab/internal/tcpproxy"
+	"github.com/secretslab/secretslab/internal/vaultops"
 	"github.com/secretslab/secretslab/internal/vaultproc"
 	"github.com/secretslab/secretslab/lab"
 )
@@ -59,6 +62,7 @@ type Lab struct {
 
 	workloads proc.Group
 	services  services
+	active    *tcpproxy.Proxy // HA: the vault-active Service's stand-in
 }
 
 var _ lab.Lab = (*Lab)(nil)
@@ -139,6 +143,11 @@ func Up(ctx context.Context, opts lab.Options) (_ *Lab, err error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("vault: %w", err)
+	}
+	if l.opts.VaultMode == lab.VaultHA {
+		if l.active, err = tcpproxy.Start(l.activeFirst); err != nil {
+			return nil, err
+		}
 	}
 	l.say("lab is up (logs: %s)", l.artifacts)
 	return l, nil
@@ -254,8 +263,36 @@ func (l *Lab) VaultKubernetesAuthConfig(ctx context.Context) (map[string]any, er
 // Vault implements lab.Lab: in HA mode the client follows whichever node answers.
 func (l *Lab) Vault() *vault.Client { return l.vault.Client() }
 
-// VaultAddrForESO implements lab.Lab.
-func (l *Lab) VaultAddrForESO() string { return l.vault.Nodes()[0].Address() }
+// VaultAddrForESO implements lab.Lab: in HA mode a loopback proxy that, like the chart's
+// vault-active Service, leads to the active node (else any unsealed one).
+func (l *Lab) VaultAddrForESO() string {
+	if l.active != nil {
+		return "http://" + l.active.Addr()
+	}
+	return l.vault.Nodes()[0].Address()
+}
+
+// activeFirst orders the unsealed nodes' addresses, the active one first; sealed and dead
+// nodes are left out, as a Service leaves out pods that are not ready.
+func (l *Lab) activeFirst(ctx context.Context) []string {
+	var clients []*vault.Client
+	for _, n := range l.vault.Nodes() {
+		clients = append(clients, n.Client())
+	}
+	var active, standby []string
+	for _, st := range vaultops.Observe(ctx, clients) {
+		if st.Err != nil || st.Health == nil || st.Health.Sealed {
+			continue
+		}
+		hostport := strings.TrimPrefix(st.Address, "http://")
+		if st.Active() {
+			active = append(active, hostport)
+		} else {
+			standby = append(standby, hostport)
+		}
+	}
+	return append(active, standby...)
+}
 
 // VaultNodes implements lab.Lab.
 func (l *Lab) VaultNodes() []lab.VaultNode {
@@ -344,6 +381,9 @@ func (l *Lab) Close(ctx context.Context) error {
 	var errs []error
 	if err := l.workloads.StopAll(lab.StopGrace); err != nil {
 		errs = append(errs, err)
+	}
+	if l.active != nil {
+		l.active.Close()
 	}
 	if l.vault != nil {
 		if err := l.vault.Stop(lab.StopGrace); err != nil {

@@ -157,10 +157,11 @@ func (l *Lab) KeysFile() string { return filepath.Join(l.workDir, "vault-keys.js
 
 // vaultNode is one Vault pod, reached through its own port-forward.
 type vaultNode struct {
-	l      *Lab
-	name   string
-	fwd    *portforward.Forward
-	client *vault.Client
+	l         *Lab
+	name      string
+	killedUID string // the pod Kill deleted; Restart waits for a new one
+	fwd       *portforward.Forward
+	client    *vault.Client
 }
 
 func (n *vaultNode) Name() string          { return n.name }
@@ -176,6 +177,9 @@ func (n *vaultNode) waitRunning(ctx context.Context) error {
 		}
 		if err != nil {
 			return false, err
+		}
+		if n.killedUID != "" && string(p.UID) == n.killedUID {
+			return false, fmt.Errorf("pod %s is still the one that was killed", n.name)
 		}
 		if p.Status.Phase != corev1.PodRunning {
 			return false, fmt.Errorf("phase %s", p.Status.Phase)
@@ -210,6 +214,9 @@ func (n *vaultNode) forward(ctx context.Context) error {
 
 // Kill force-deletes the pod, as `kubectl delete pod --grace-period=0 --force` does.
 func (n *vaultNode) Kill(ctx context.Context) error {
+	if p, err := n.l.kube.CoreV1().Pods(vaultNS).Get(ctx, n.name, metav1.GetOptions{}); err == nil {
+		n.killedUID = string(p.UID)
+	}
 	zero := int64(0)
 	err := n.l.kube.CoreV1().Pods(vaultNS).Delete(ctx, n.name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
 	if err != nil && !apierrors.IsNotFound(err) {

@@ -154,24 +154,9 @@ func Up(ctx context.Context, opts lab.Options) (_ *Lab, err error) {
 }
 
 func (l *Lab) makeDirs() error {
-	l.workDir = l.opts.WorkDir
-	if l.workDir == "" {
-		dir, err := os.MkdirTemp("", "secretslab-embedded-")
-		if err != nil {
-			return err
-		}
-		l.workDir, l.ownWork = dir, true
-	} else if err := os.MkdirAll(l.workDir, 0o700); err != nil {
-		return err
-	}
-	if err := os.Chmod(l.workDir, 0o700); err != nil {
-		return err
-	}
-	l.artifacts = l.opts.ArtifactsDir
-	if l.artifacts == "" {
-		l.artifacts = filepath.Join(l.workDir, "artifacts")
-	}
-	return os.MkdirAll(l.artifacts, 0o755)
+	d, err := lab.MakeDirs(l.opts, "secretslab-embedded-")
+	l.workDir, l.artifacts, l.ownWork = d.Work, d.Artifacts, d.OwnWork
+	return err
 }
 
 // binaries resolves (building once, if needed) every component binary and ESO's CRD dir.

@@ -126,22 +126,9 @@ func Up(ctx context.Context, opts lab.Options) (_ *Lab, err error) {
 func (l *Lab) say(format string, args ...any) { fmt.Fprintf(l.progress, "lab: "+format+"\n", args...) }
 
 func (l *Lab) makeDirs() error {
-	l.workDir = l.opts.WorkDir
-	if l.workDir == "" {
-		d, err := os.MkdirTemp("", "secretslab-kind-")
-		if err != nil {
-			return err
-		}
-		l.workDir = d
-	}
-	if err := os.MkdirAll(l.workDir, 0o700); err != nil {
-		return err
-	}
-	l.artifacts = l.opts.ArtifactsDir
-	if l.artifacts == "" {
-		l.artifacts = filepath.Join(l.workDir, "artifacts")
-	}
-	return os.MkdirAll(l.artifacts, 0o755)
+	d, err := lab.MakeDirs(l.opts, "secretslab-kind-")
+	l.workDir, l.artifacts = d.Work, d.Artifacts
+	return err
 }
 
 func (l *Lab) loadCharts(ctx context.Context) (vaultChart, esoChart *chart.Chart, err error) {

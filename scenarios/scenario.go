@@ -189,6 +189,33 @@ func (rn *Runner) Step(ctx context.Context, s Scenario, i int) reports.Check {
 	return rc
 }
 
+// SkipRemaining records the checks of s after index i as skipped for why (a test framework
+// that stops a feature at its first skipped step calls this first).
+func (rn *Runner) SkipRemaining(s Scenario, i int, why string) {
+	for _, c := range s.Checks[i+1:] {
+		rn.record(reports.Check{ID: s.Name + "." + c.Name, Scenario: s.Name, Title: c.Title, Status: reports.Skipped, Message: why})
+	}
+}
+
+// Complete adds every check of a started scenario that has no result as unknown, so that
+// nothing that should have run is missing from a report.
+func (rn *Runner) Complete() {
+	have := map[string]bool{}
+	for _, c := range rn.Results {
+		have[c.ID] = true
+	}
+	for _, s := range All() {
+		if !rn.Env.done[s.Name] {
+			continue
+		}
+		for _, c := range s.Checks {
+			if id := s.Name + "." + c.Name; !have[id] {
+				rn.Results = append(rn.Results, notRun(s, c, "no result: the check never ran"))
+			}
+		}
+	}
+}
+
 func (rn *Runner) record(c reports.Check) {
 	rn.Env.say("  %-8s %s (%.1fs) %s", c.Status, c.ID, c.DurationSeconds, c.Message)
 	rn.Results = append(rn.Results, c)

@@ -99,7 +99,7 @@ func (e *Env) say(format string, args ...any) {
 
 // All lists the scenarios in the order the chapters take them.
 func All() []Scenario {
-	return []Scenario{baseline(), vaultConfig(), swap(), revert(), dynamic(), rotation(), failover()}
+	return []Scenario{baseline(), vaultConfig(), swap(), revert(), dynamic(), rotation(), failover(), leaseStorm()}
 }
 
 // ByName finds a scenario.

@@ -1,0 +1,121 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/secretslab/secretslab/internal/vaultops"
+)
+
+// stormLeases is how many dynamic credentials the storm mints; enough to exercise Vault's
+// lease bookkeeping on a 2-core machine without minutes of waiting.
+const stormLeases = 40
+
+// leaseStorm: many dynamic leases survive a restart of every Vault node (Raft storage keeps
+// them), and revoking them all leaves no orphaned Postgres role.
+func leaseStorm() Scenario {
+	return Scenario{Name: "lease-storm", Title: "many dynamic leases across a Vault restart, all revoked, no orphaned Postgres roles", Needs: []string{"dynamic"}, Checks: []Check{
+		{"mint", fmt.Sprintf("%d dynamic credentials are minted", stormLeases), func(ctx context.Context, e *Env, r *Result) error {
+			if e.skipWithoutHA(r) {
+				return nil
+			}
+			if err := e.configureDatabaseEngine(ctx); err != nil {
+				return err
+			}
+			mount, _, _, role, _, err := dbSetup("")
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			for i := 0; i < stormLeases; i++ {
+				s, err := e.Lab.Vault().Logical().ReadWithContext(ctx, mount+"/creds/"+role)
+				if err != nil {
+					return fmt.Errorf("credential %d: %w", i+1, err)
+				}
+				if p, ok := s.Data["password"].(string); ok {
+					e.Lab.Secrets().Add(p)
+				}
+			}
+			r.Figure("mint-seconds", since(start))
+			n, err := e.countRoles(ctx, "v-%")
+			if err != nil {
+				return err
+			}
+			r.Figure("roles", float64(n))
+			if n < stormLeases {
+				return fmt.Errorf("%d minted roles in Postgres, want %d", n, stormLeases)
+			}
+			return nil
+		}},
+		{"restart", "every Vault node is killed, restarted and unsealed; one becomes active", func(ctx context.Context, e *Env, r *Result) error {
+			if e.skipWithoutHA(r) {
+				return nil
+			}
+			start := time.Now()
+			nodes := e.Lab.VaultNodes()
+			for _, n := range nodes {
+				if err := n.Kill(ctx); err != nil {
+					return err
+				}
+			}
+			for _, n := range nodes {
+				if err := n.Restart(ctx); err != nil {
+					return err
+				}
+			}
+			for _, n := range nodes {
+				if err := n.Unseal(ctx); err != nil {
+					return err
+				}
+			}
+			if _, err := vaultops.WaitOneActive(ctx, clientsOf(nodes), 3*time.Minute); err != nil {
+				return err
+			}
+			r.Figure("restart-seconds", since(start))
+			return nil
+		}},
+		{"leases-survive", "Vault still lists every lease after the restart", func(ctx context.Context, e *Env, r *Result) error {
+			if e.skipWithoutHA(r) {
+				return nil
+			}
+			n, err := e.countLeases(ctx)
+			if err != nil {
+				return err
+			}
+			r.Figure("leases", float64(n))
+			if n < stormLeases {
+				return fmt.Errorf("%d leases after the restart, want at least %d", n, stormLeases)
+			}
+			return nil
+		}},
+		{"all-revoked", "revoking every lease drops every minted role: none orphaned", func(ctx context.Context, e *Env, r *Result) error {
+			if e.skipWithoutHA(r) {
+				return nil
+			}
+			mount, _, _, role, _, err := dbSetup("")
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			if err := e.Lab.Vault().Sys().RevokePrefixWithContext(ctx, mount+"/creds/"+role); err != nil {
+				return err
+			}
+			left := -1
+			err = waitFor(ctx, "every minted Postgres role to be dropped", 2*time.Minute, func(ctx context.Context) (bool, error) {
+				n, err := e.countRoles(ctx, "v-%")
+				left = n
+				return err == nil && n == 0, err
+			})
+			r.Figure("revoke-seconds", since(start))
+			r.Figure("orphaned-roles", float64(left))
+			if err != nil {
+				return fmt.Errorf("%d minted roles left: %w", left, err)
+			}
+			if n, err := e.countLeases(ctx); err != nil || n != 0 {
+				return fmt.Errorf("%d leases remain after revoke-prefix (%v)", n, err)
+			}
+			return nil
+		}},
+	}}
+}

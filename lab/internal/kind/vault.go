@@ -193,23 +193,30 @@ func (n *vaultNode) waitRunning(ctx context.Context) error {
 	})
 }
 
+// forward opens a port-forward to the pod and waits until Vault answers through it. A pod
+// can run before Vault listens, and client-go ends a forward whose first connection is
+// refused, so each attempt opens a fresh forward.
 func (n *vaultNode) forward(ctx context.Context) error {
-	if n.fwd != nil {
-		n.fwd.Close()
-	}
-	f, err := portforward.Open(ctx, n.l.cfg, vaultNS, "pod/"+n.name, 8200)
-	if err != nil {
-		return fmt.Errorf("port-forward to %s: %w", n.name, err)
-	}
-	n.fwd = f
-	n.l.forwards = append(n.l.forwards, f)
-	c, err := vaultops.NewClient("http://"+f.Addr(), n.l.rootToken)
-	if err != nil {
-		return err
-	}
-	n.client = c
-	_, err = vaultops.WaitAnswering(ctx, c, time.Minute)
-	return err
+	return proc.WaitFor(ctx, "vault "+n.name+" to answer through a port-forward", 2*time.Minute, 2*time.Second, nil, func(ctx context.Context) (bool, error) {
+		if n.fwd != nil {
+			n.fwd.Close()
+		}
+		f, err := portforward.Open(ctx, n.l.cfg, vaultNS, "pod/"+n.name, 8200)
+		if err != nil {
+			return false, err
+		}
+		n.fwd = f
+		c, err := vaultops.NewClient("http://"+f.Addr(), n.l.rootToken)
+		if err != nil {
+			return false, proc.Permanent(err)
+		}
+		n.client = c
+		if _, err := vaultops.WaitAnswering(ctx, c, 5*time.Second); err != nil {
+			return false, err
+		}
+		n.l.forwards = append(n.l.forwards, f)
+		return true, nil
+	})
 }
 
 // Kill force-deletes the pod, as `kubectl delete pod --grace-period=0 --force` does.

@@ -212,6 +212,8 @@ func (n *vaultNode) forward(ctx context.Context) error {
 		}
 		n.client = c
 		if _, err := vaultops.WaitAnswering(ctx, c, 5*time.Second); err != nil {
+			f.Close()
+			n.fwd = nil
 			return false, err
 		}
 		n.l.forwards = append(n.l.forwards, f)

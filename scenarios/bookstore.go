@@ -3,6 +3,7 @@ package scenarios
 import (
 	"context"
 	"fmt"
+	"github.com/secretslab/secretslab/fixtures"
 	"slices"
 	"strings"
 	"time"
@@ -28,7 +29,7 @@ func baseline() Scenario {
 			if err != nil {
 				return err
 			}
-			want, err := demoSecret()
+			want, err := fixtures.DemoSecret()
 			if err != nil {
 				return err
 			}
@@ -60,7 +61,7 @@ func baseline() Scenario {
 }
 
 func (e *Env) deploy(ctx context.Context, path string, r *Result) error {
-	m, err := manifest(path)
+	m, err := fixtures.Manifest(path)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"github.com/secretslab/secretslab/fixtures"
 	"io"
 	"strings"
 	"testing"
@@ -29,7 +30,7 @@ func (f *fakeLab) Secrets() *redact.Set       { return &f.secrets }
 // The synced Secret has one corrupted value: swap.byte-identical fails and names that key
 // alone, with lengths and hashes, never a value.
 func TestSwapByteIdenticalFailsNamingOnlyTheCorruptedKey(t *testing.T) {
-	demo, err := demoSecret()
+	demo, err := fixtures.DemoSecret()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,10 +13,6 @@ import (
 
 var vaultMountInput = vault.MountInput{Type: "database"}
 
-func manifest(path string) ([]byte, error) { return fixtures.Manifest(path) }
-
-func demoSecret() (map[string][]byte, error) { return fixtures.DemoSecret() }
-
 // only returns the single entry of m.
 func only[V any](m map[string]V, what string) (string, V, error) {
 	var zero V

@@ -14,24 +14,24 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/secretslab/secretslab/fixtures"
 	"github.com/secretslab/secretslab/internal/kube"
 	"github.com/secretslab/secretslab/internal/proc"
 )
 
 const (
-	ns         = "bookstore"
-	esGroup    = "external-secrets.io"
-	genGroup   = "generators.external-secrets.io"
-	esoSA      = "bookstore-eso"
-	syncWait   = 2 * time.Minute
-	vaultInPod = "http://vault.vault.svc:8200" // the fixtures' address; replaced by the backend's
+	ns       = "bookstore"
+	esGroup  = "external-secrets.io"
+	genGroup = "generators.external-secrets.io"
+	esoSA    = "bookstore-eso"
+	syncWait = 2 * time.Minute
 )
 
 // objects decodes a fixture and adapts it to this lab: ESO objects are moved to a served
 // API version (one source of truth: the fixture names its version; if the cluster does not
 // serve it, the preferred served one is used), and the Vault server address is the backend's.
 func (e *Env) objects(path string) ([]*unstructured.Unstructured, error) {
-	raw, err := manifest(path)
+	raw, err := fixtures.Manifest(path)
 	if err != nil {
 		return nil, err
 	}
@@ -48,28 +48,11 @@ func (e *Env) objects(path string) ([]*unstructured.Unstructured, error) {
 			}
 			o.SetAPIVersion(gv[0] + "/" + v)
 		}
-		replaceVaultServer(o.Object, e.Lab.VaultAddrForESO())
-	}
-	return objs, nil
-}
-
-func replaceVaultServer(m map[string]any, addr string) {
-	for k, v := range m {
-		switch t := v.(type) {
-		case map[string]any:
-			replaceVaultServer(t, addr)
-		case []any:
-			for _, item := range t {
-				if im, ok := item.(map[string]any); ok {
-					replaceVaultServer(im, addr)
-				}
-			}
-		case string:
-			if k == "server" && t == vaultInPod {
-				m[k] = addr
-			}
+		if _, err := fixtures.SetVaultServer(o, e.Lab.VaultAddrForESO()); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 	}
+	return objs, nil
 }
 
 // servedVersion returns want if the group serves it, else the first (preferred) served one.

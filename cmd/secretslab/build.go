@@ -11,14 +11,6 @@ import (
 	"github.com/secretslab/secretslab/versions"
 )
 
-// components in build order, with the version each takes.
-func components(v versions.Set) [][2]string {
-	return [][2]string{
-		{"etcd", v.Etcd}, {"kube-apiserver", v.Kubernetes}, {"kube-controller-manager", v.Kubernetes},
-		{"vault", v.Vault}, {"eso", v.ESO},
-	}
-}
-
 func buildCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("build", flag.ContinueOnError)
 	v, err := versions.FromEnv()
@@ -35,16 +27,16 @@ func buildCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	b := &build.Builder{CacheDir: *cacheDir, Progress: os.Stderr}
-	for _, c := range components(v) {
-		path, err := b.Ensure(ctx, c[0], c[1])
+	for _, c := range build.Components(v) {
+		path, err := b.Ensure(ctx, c.Name, c.Version)
 		if err != nil {
 			return err
 		}
 		if *asEnv {
-			fmt.Printf("%s=%s\n", build.EnvVar(c[0]), path)
+			fmt.Printf("%s=%s\n", build.EnvVar(c.Name), path)
 			continue
 		}
-		fmt.Printf("%-24s %-9s %s\n", c[0], c[1], path)
+		fmt.Printf("%-24s %-9s %s\n", c.Name, c.Version, path)
 	}
 	if *asEnv {
 		return nil

@@ -119,8 +119,8 @@ func labUp(ctx context.Context, args []string) error {
 	// Build in the foreground, where its progress is seen; the supervisor then finds the cache.
 	if name == lab.BackendEmbedded {
 		b := &build.Builder{CacheDir: f.cacheDir, Progress: os.Stderr}
-		for _, c := range components(f.versions) {
-			if _, err := b.Ensure(ctx, c[0], c[1]); err != nil {
+		for _, c := range build.Components(f.versions) {
+			if _, err := b.Ensure(ctx, c.Name, c.Version); err != nil {
 				return err
 			}
 		}

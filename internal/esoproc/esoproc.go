@@ -4,12 +4,9 @@
 package esoproc
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"debug/buildinfo"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -20,9 +17,10 @@ import (
 	apiext "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 
+	"github.com/secretslab/secretslab/internal/kube"
 	"github.com/secretslab/secretslab/internal/proc"
 	"github.com/secretslab/secretslab/internal/redact"
 )
@@ -90,28 +88,22 @@ func readCRDs(path string) ([]*apiextv1.CustomResourceDefinition, error) {
 	if err != nil {
 		return nil, err
 	}
+	objs, err := kube.Decode(raw)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
 	var out []*apiextv1.CustomResourceDefinition
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(raw)))
-	for {
-		doc, err := r.Read()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", path, err)
-		}
-		if len(bytes.TrimSpace(doc)) == 0 {
-			continue
+	for _, o := range objs {
+		if o.GetKind() != "CustomResourceDefinition" {
+			continue // kustomization.yaml and friends
 		}
 		var crd apiextv1.CustomResourceDefinition
-		if err := utilyaml.Unmarshal(doc, &crd); err != nil {
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &crd); err != nil {
 			return nil, fmt.Errorf("decode %s: %w", path, err)
-		}
-		if crd.Kind != "CustomResourceDefinition" {
-			continue // kustomization.yaml and friends
 		}
 		out = append(out, &crd)
 	}
+	return out, nil
 }
 
 func apply(ctx context.Context, cs apiext.Interface, crd *apiextv1.CustomResourceDefinition) error {

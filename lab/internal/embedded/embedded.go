@@ -162,20 +162,15 @@ func (l *Lab) makeDirs() error {
 // binaries resolves (building once, if needed) every component binary and ESO's CRD dir.
 func (l *Lab) binaries(ctx context.Context) (map[string]string, error) {
 	b := &build.Builder{CacheDir: l.opts.CacheDir, Progress: l.progress}
-	v := l.opts.Versions
-	want := []struct{ name, version string }{
-		{"etcd", v.Etcd}, {"kube-apiserver", v.Kubernetes}, {"kube-controller-manager", v.Kubernetes},
-		{"vault", v.Vault}, {"eso", v.ESO},
-	}
 	out := map[string]string{}
-	for _, w := range want {
-		path, err := b.Ensure(ctx, w.name, w.version)
+	for _, w := range build.Components(l.opts.Versions) {
+		path, err := b.Ensure(ctx, w.Name, w.Version)
 		if err != nil {
 			return nil, err
 		}
-		out[w.name] = path
+		out[w.Name] = path
 	}
-	dir, err := b.ModuleDir(ctx, esoproc.Module, v.ESO)
+	dir, err := b.ModuleDir(ctx, esoproc.Module, l.opts.Versions.ESO)
 	if err != nil {
 		return nil, fmt.Errorf("ESO CRDs: %w", err)
 	}

@@ -132,7 +132,10 @@ func (l *Lab) makeDirs() error {
 }
 
 func (l *Lab) loadCharts(ctx context.Context) (vaultChart, esoChart *chart.Chart, err error) {
-	cache := filepath.Join(cacheDir(l.opts.CacheDir), "charts")
+	cache := "" // charts.Load's default: the user cache dir/secretslab/charts
+	if l.opts.CacheDir != "" {
+		cache = filepath.Join(l.opts.CacheDir, "charts")
+	}
 	v := l.opts.Versions
 	l.say("loading charts: vault %s, external-secrets %s", v.VaultChart, v.ESOChart)
 	vaultChart, err = charts.Load(ctx, charts.Source{Repo: VaultRepo, Name: "vault", Version: v.VaultChart, Path: l.opts.VaultChart}, cache)
@@ -144,16 +147,6 @@ func (l *Lab) loadCharts(ctx context.Context) (vaultChart, esoChart *chart.Chart
 		return nil, nil, fmt.Errorf("external-secrets chart: %w", err)
 	}
 	return vaultChart, esoChart, nil
-}
-
-func cacheDir(dir string) string {
-	if dir != "" {
-		return dir
-	}
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "secretslab")
-	}
-	return filepath.Join(os.TempDir(), "secretslab-cache")
 }
 
 // cluster creates the kind cluster, or reuses it with opts.Reuse.

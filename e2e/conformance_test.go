@@ -52,6 +52,12 @@ func TestConformance(t *testing.T) {
 				return ctx
 			})
 		}
+		f = f.Teardown(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			if rc := runner.Teardown(ctx, s); rc != nil && rc.Status == reports.Failed {
+				t.Errorf("%s: %s", rc.ID, rc.Message)
+			}
+			return ctx
+		})
 		// one subtest per feature: e2e-framework skips the rest of a Test call at the first
 		// feature whose labels do not match
 		feature := f.Feature()

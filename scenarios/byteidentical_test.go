@@ -2,10 +2,10 @@ package scenarios
 
 import (
 	"context"
-	"github.com/secretslab/secretslab/fixtures"
-	"io"
 	"strings"
 	"testing"
+
+	"github.com/secretslab/secretslab/fixtures"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -45,7 +45,7 @@ func TestSwapByteIdenticalFailsNamingOnlyTheCorruptedKey(t *testing.T) {
 			Labels: map[string]string{"reconcile.external-secrets.io/created-by": "x"}}, // ESO's own: ignored
 		Data: synced,
 	})
-	e := &Env{Lab: &fakeLab{kube: kube}, demo: demo}
+	e := &Env{Lab: &fakeLab{kube: kube}, State: State{Demo: demo}}
 
 	s := swap()
 	var check Check
@@ -81,26 +81,5 @@ func TestSwapByteIdenticalFailsNamingOnlyTheCorruptedKey(t *testing.T) {
 	}
 	if rc := runCheck(context.Background(), e, s, check); rc.Status != reports.Passed {
 		t.Fatalf("identical data: want passed, got %s: %s", rc.Status, rc.Message)
-	}
-}
-
-// A started scenario whose checks never ran still appears in full: unknown, never missing.
-func TestCompleteReportsChecksThatNeverRanAsUnknown(t *testing.T) {
-	e := &Env{Lab: &fakeLab{kube: fake.NewSimpleClientset()}, Out: io.Discard, done: map[string]bool{"revert": true}, failed: map[string]bool{}}
-	rn := &Runner{Env: e}
-	rev := revert()
-	rn.SkipRemaining(rev, 0, "because")
-	rn.Complete()
-	if len(rn.Results) != len(rev.Checks) {
-		t.Fatalf("%d results for %d checks", len(rn.Results), len(rev.Checks))
-	}
-	last := rn.Results[len(rn.Results)-1]
-	if last.ID != "revert."+rev.Checks[0].Name || last.Status != reports.Unknown {
-		t.Fatalf("the check that never ran: %+v", last)
-	}
-	for _, c := range rn.Results[:len(rn.Results)-1] {
-		if c.Status != reports.Skipped {
-			t.Fatalf("remaining checks should be skipped: %+v", c)
-		}
 	}
 }

@@ -48,6 +48,7 @@ func dynamic() Scenario {
 			pass, _ = s.Data["password"].(string)
 			lease = s.LeaseID
 			e.Lab.Secrets().Add(pass)
+			e.Defer("revoke every lease under "+mount+"/creds/"+role, e.revokeDynamic)
 			r.Figure("lease-ttl-seconds", float64(s.LeaseDuration))
 			r.Note("username %s, lease %s", redact.Fingerprint([]byte(user)), strings.SplitN(lease, "/", 4)[0]+"/...")
 			if user == "" || pass == "" || lease == "" {
@@ -129,7 +130,7 @@ func (e *Env) configureDatabaseEngine(ctx context.Context) error {
 func (e *Env) queryBooks(ctx context.Context, user, pass string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, e.Lab.PostgresDSN(user, pass, string(e.demo["POSTGRES_DB"])))
+	conn, err := pgx.Connect(ctx, e.Lab.PostgresDSN(user, pass, string(e.State.Demo["POSTGRES_DB"])))
 	if err != nil {
 		return 0, fmt.Errorf("login: %s", e.Lab.Secrets().String(err.Error()))
 	}
@@ -145,7 +146,7 @@ func (e *Env) queryBooks(ctx context.Context, user, pass string) (int, error) {
 func (e *Env) countRoles(ctx context.Context, pattern string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, e.Lab.PostgresDSN(string(e.demo["POSTGRES_USER"]), string(e.demo["POSTGRES_PASSWORD"]), string(e.demo["POSTGRES_DB"])))
+	conn, err := pgx.Connect(ctx, e.Lab.PostgresDSN(string(e.State.Demo["POSTGRES_USER"]), string(e.State.Demo["POSTGRES_PASSWORD"]), string(e.State.Demo["POSTGRES_DB"])))
 	if err != nil {
 		return 0, fmt.Errorf("admin login: %s", e.Lab.Secrets().String(err.Error()))
 	}
@@ -173,11 +174,9 @@ func (e *Env) countLeases(ctx context.Context) (int, error) {
 // login fails or the lease TTL has passed. The ESO role's token TTL is lowered first, so
 // that a credential tied to ESO's token dies visibly before the lease would.
 func (e *Env) observeESORoute(ctx context.Context, r *Result, sourceKind, esName string) error {
-	restore, err := e.setESOTokenTTL(ctx, tokenTTL)
-	if err != nil {
+	if err := e.setESOTokenTTL(ctx, tokenTTL); err != nil {
 		return err
 	}
-	defer restore()
 	all, err := e.objects(sec + "30-externalsecret-dynamic-db.yaml")
 	if err != nil {
 		return err
@@ -198,7 +197,8 @@ func (e *Env) observeESORoute(ctx context.Context, r *Result, sourceKind, esName
 	if err := e.Kube.Apply(ctx, route...); err != nil {
 		return err
 	}
-	if _, err := e.Kube.WaitCondition(ctx, es, "Ready", syncWait); err != nil {
+	e.Defer("delete the "+sourceKind+" route's objects", func(ctx context.Context) error { return e.Kube.Delete(ctx, route...) })
+	if _, err := e.Kube.WaitCondition(ctx, es, "Ready", e.Timeouts.Sync); err != nil {
 		return err
 	}
 	synced := time.Now()
@@ -249,11 +249,12 @@ func (e *Env) observeESORoute(ctx context.Context, r *Result, sourceKind, esName
 	return nil
 }
 
-// setESOTokenTTL sets the ESO auth role's token ttl and returns a function restoring it.
-func (e *Env) setESOTokenTTL(ctx context.Context, ttl time.Duration) (func(), error) {
+// setESOTokenTTL sets the ESO auth role's token ttl; a deferred cleanup restores the
+// fixture's role.
+func (e *Env) setESOTokenTTL(ctx context.Context, ttl time.Duration) error {
 	name, data, err := authRole()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	short := map[string]any{}
 	for k, v := range data {
@@ -261,10 +262,21 @@ func (e *Env) setESOTokenTTL(ctx context.Context, ttl time.Duration) (func(), er
 	}
 	short["ttl"] = ttl.String()
 	path := "auth/kubernetes/role/" + name
-	if _, err := e.Lab.Vault().Logical().WriteWithContext(ctx, path, short); err != nil {
-		return nil, err
+	e.Defer("restore "+path+" as the fixture says", func(ctx context.Context) error {
+		_, err := e.Lab.Vault().Logical().WriteWithContext(ctx, path, data)
+		return err
+	})
+	_, err = e.Lab.Vault().Logical().WriteWithContext(ctx, path, short)
+	return err
+}
+
+// revokeDynamic revokes every lease of the database role.
+func (e *Env) revokeDynamic(ctx context.Context) error {
+	mount, _, _, role, _, err := dbSetup("")
+	if err != nil {
+		return err
 	}
-	return func() { _, _ = e.Lab.Vault().Logical().WriteWithContext(context.Background(), path, data) }, nil
+	return e.Lab.Vault().Sys().RevokePrefixWithContext(ctx, mount+"/creds/"+role)
 }
 
 func (e *Env) cleanupDynamic(ctx context.Context, r *Result) error {

@@ -2,7 +2,10 @@ package scenarios
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,11 +23,12 @@ import (
 )
 
 const (
+	raw      = "bookstore/raw-manifests/"
+	sec      = "bookstore/secrets/"
 	ns       = "bookstore"
 	esGroup  = "external-secrets.io"
 	genGroup = "generators.external-secrets.io"
 	esoSA    = "bookstore-eso"
-	syncWait = 2 * time.Minute
 )
 
 // objects decodes a fixture and adapts it to this lab: ESO objects are moved to a served
@@ -57,8 +61,8 @@ func (e *Env) objects(path string) ([]*unstructured.Unstructured, error) {
 
 // servedVersion returns want if the group serves it, else the first (preferred) served one.
 func (e *Env) servedVersion(group, want string) (string, error) {
-	if group == esGroup && e.esVersion != "" && e.esVersion != want {
-		return e.esVersion, nil
+	if group == esGroup && e.State.ESVersion != "" && e.State.ESVersion != want {
+		return e.State.ESVersion, nil
 	}
 	served, err := e.Kube.ServedVersions(group)
 	if err != nil {
@@ -122,12 +126,12 @@ func secretObj(name string) *unstructured.Unstructured {
 
 // books asks the catalog for /books and returns how many it listed.
 func (e *Env) books(ctx context.Context) (int, error) {
-	if e.catalog == nil {
+	if e.State.Catalog == nil {
 		return 0, errNoCatalog
 	}
 	var n int
-	err := proc.WaitFor(ctx, "the catalog to serve /books", time.Minute, 500*time.Millisecond, nil, func(ctx context.Context) (bool, error) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.catalog.URL()+"/books", nil)
+	err := proc.WaitFor(ctx, "the catalog to serve /books", e.Timeouts.Serve, 500*time.Millisecond, nil, func(ctx context.Context) (bool, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.State.Catalog.URL()+"/books", nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return false, err
@@ -182,4 +186,44 @@ func conditionOf(obj *unstructured.Unstructured, typ string) (kube.Condition, bo
 	return kube.Condition{}, false
 }
 
+var errNoCatalog = errors.New("the catalog is not running (baseline did not complete)")
+
 func since(t time.Time) float64 { return time.Since(t).Seconds() }
+
+func conditionsOf(o *unstructured.Unstructured) []kube.Condition { return kube.Conditions(o) }
+
+func randomSecret(prefix string) string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return prefix + "-" + hex.EncodeToString(b)
+}
+
+func waitFor(ctx context.Context, what string, timeout time.Duration, cond func(context.Context) (bool, error)) error {
+	return proc.WaitFor(ctx, what, timeout, 250*time.Millisecond, nil, cond)
+}
+
+// rotationProbe derives a probe ExternalSecret from the db-credentials fixture: same store
+// and remote key, target NAME, only POSTGRES_PASSWORD, no template.
+func (e *Env) rotationProbe(ctx context.Context, name string) (*unstructured.Unstructured, error) {
+	es, err := e.find(ctx, sec+"20-externalsecret-db-credentials.yaml", "ExternalSecret", "")
+	if err != nil {
+		return nil, err
+	}
+	probe := es.DeepCopy()
+	probe.SetName(name)
+	probe.SetAnnotations(nil)
+	unstructured.RemoveNestedField(probe.Object, "spec", "target", "template")
+	_ = unstructured.SetNestedField(probe.Object, name, "spec", "target", "name")
+	data, _, _ := unstructured.NestedSlice(probe.Object, "spec", "data")
+	var keep []any
+	for _, d := range data {
+		if m, ok := d.(map[string]any); ok && m["secretKey"] == "POSTGRES_PASSWORD" {
+			keep = append(keep, d)
+		}
+	}
+	if len(keep) == 0 {
+		return nil, fmt.Errorf("the db-credentials ExternalSecret fixture maps no POSTGRES_PASSWORD")
+	}
+	_ = unstructured.SetNestedSlice(probe.Object, keep, "spec", "data")
+	return probe, nil
+}

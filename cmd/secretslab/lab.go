@@ -82,6 +82,37 @@ func (f *upFlags) args(backendName string) []string {
 	return a
 }
 
+// absPaths makes every path flag absolute: the supervisor runs in another working directory.
+// A --preload entry is a path only when such a file exists (otherwise it names an image).
+func (f *upFlags) absPaths() error {
+	for _, p := range []*string{&f.bookstoreBin, &f.vaultChart, &f.esoChart, &f.esoCRDs, &f.cacheDir} {
+		if *p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return fmt.Errorf("path %s: %w", *p, err)
+		}
+		*p = abs
+	}
+	if f.bookstoreBin != "" {
+		if _, err := os.Stat(f.bookstoreBin); err != nil {
+			return fmt.Errorf("--bookstore-binary: %w (make lab builds it: make bookstore)", err)
+		}
+	}
+	var preload []string
+	for _, p := range strings.Fields(f.preload) {
+		if _, err := os.Stat(p); err == nil {
+			if abs, err := filepath.Abs(p); err == nil {
+				p = abs
+			}
+		}
+		preload = append(preload, p)
+	}
+	f.preload = strings.Join(preload, " ")
+	return nil
+}
+
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
 		return v
@@ -98,6 +129,9 @@ func labUp(ctx context.Context, args []string) error {
 	}
 	if f.tour && f.bookstoreBin == "" {
 		return fmt.Errorf("--tour needs --bookstore-binary (make lab builds it: bin/bookstore)")
+	}
+	if err := f.absPaths(); err != nil {
+		return err
 	}
 	dir, err := labstate.Dir(f.name)
 	if err != nil {

@@ -15,11 +15,8 @@ const stormLeases = 40
 // leaseStorm: many dynamic leases survive a restart of every Vault node (Raft storage keeps
 // them), and revoking them all leaves no orphaned Postgres role.
 func leaseStorm() Scenario {
-	return Scenario{Name: "lease-storm", Title: "many dynamic leases across a Vault restart, all revoked, no orphaned Postgres roles", Needs: []string{"dynamic"}, Checks: []Check{
+	return Scenario{Name: "lease-storm", Title: "many dynamic leases across a Vault restart, all revoked, no orphaned Postgres roles", Needs: []string{"dynamic"}, Requires: []Requirement{VaultHA}, Checks: []Check{
 		{"mint", fmt.Sprintf("%d dynamic credentials are minted", stormLeases), func(ctx context.Context, e *Env, r *Result) error {
-			if e.skipWithoutHA(r) {
-				return nil
-			}
 			if err := e.configureDatabaseEngine(ctx); err != nil {
 				return err
 			}
@@ -27,6 +24,7 @@ func leaseStorm() Scenario {
 			if err != nil {
 				return err
 			}
+			e.Defer("revoke every lease under "+mount+"/creds/"+role, e.revokeDynamic)
 			start := time.Now()
 			for i := 0; i < stormLeases; i++ {
 				s, err := e.Lab.Vault().Logical().ReadWithContext(ctx, mount+"/creds/"+role)
@@ -49,11 +47,11 @@ func leaseStorm() Scenario {
 			return nil
 		}},
 		{"restart", "every Vault node is killed, restarted and unsealed; one becomes active", func(ctx context.Context, e *Env, r *Result) error {
-			if e.skipWithoutHA(r) {
-				return nil
-			}
 			start := time.Now()
 			nodes := e.Lab.VaultNodes()
+			e.Defer("bring every Vault node back: restart, unseal, 3 healthy voters", func(ctx context.Context) error {
+				return e.restoreVaultNodes(ctx, nodes...)
+			})
 			for _, n := range nodes {
 				if err := n.Kill(ctx); err != nil {
 					return err
@@ -69,16 +67,13 @@ func leaseStorm() Scenario {
 					return err
 				}
 			}
-			if _, err := vaultops.WaitOneActive(ctx, clientsOf(nodes), 3*time.Minute); err != nil {
+			if _, err := vaultops.WaitOneActive(ctx, clientsOf(nodes), e.Timeouts.Rejoin); err != nil {
 				return err
 			}
 			r.Figure("restart-seconds", since(start))
 			return nil
 		}},
 		{"leases-survive", "Vault still lists every lease after the restart", func(ctx context.Context, e *Env, r *Result) error {
-			if e.skipWithoutHA(r) {
-				return nil
-			}
 			n, err := e.countLeases(ctx)
 			if err != nil {
 				return err
@@ -90,9 +85,6 @@ func leaseStorm() Scenario {
 			return nil
 		}},
 		{"all-revoked", "revoking every lease drops every minted role: none orphaned", func(ctx context.Context, e *Env, r *Result) error {
-			if e.skipWithoutHA(r) {
-				return nil
-			}
 			mount, _, _, role, _, err := dbSetup("")
 			if err != nil {
 				return err
@@ -102,7 +94,7 @@ func leaseStorm() Scenario {
 				return err
 			}
 			left := -1
-			err = waitFor(ctx, "every minted Postgres role to be dropped", 2*time.Minute, func(ctx context.Context) (bool, error) {
+			err = waitFor(ctx, "every minted Postgres role to be dropped", e.Timeouts.Revoke, func(ctx context.Context) (bool, error) {
 				n, err := e.countRoles(ctx, "v-%")
 				left = n
 				return err == nil && n == 0, err

@@ -1,0 +1,24 @@
+// Package scenarios turns the chapters' hands-on steps into checks that run unattended on
+// any lab backend. A scenario is a named sequence of checks with stable ids SCENARIO.CHECK;
+// a check that never ran is reported unknown, never passed.
+//
+// One file per scenario:
+//
+//	baseline.go      the bookstore runs on the demo Secret (ch05 step 0)
+//	vault_config.go  Kubernetes auth, least-privilege policy, role, KV v2 value (ch05 step 1)
+//	swap.go          the demo Secret replaced by an ExternalSecret, byte-identical (ch05 step 3)
+//	revert.go        back to the demo Secret (ch05 step 5)
+//	dynamic.go       dynamic Postgres credentials, directly and through ESO (ch05 step 4)
+//	rotation.go      a KV change reaches the Secret on a forced sync
+//	failover.go      Vault HA: the active node dies, another takes over (ch15.05)
+//	lease_storm.go   Vault HA: many leases across a full restart, none orphaned (ch15.05)
+//
+// The engine is apart from them: runner.go (Scenario, Check, Result, Runner), env.go (Env,
+// the State scenarios hand on, Timeouts, Requirements, Defer), helpers.go (fixtures applied
+// to this lab, waits, logins).
+//
+// To add a scenario: copy rotation.go to NAME.go, give it its Name, Needs (scenarios that
+// must run first), Requires (e.g. VaultHA) and Checks; register every cleanup with e.Defer
+// right after creating what it removes; add it to All() in all.go; then run
+// `make conformance LABELS=scenario=NAME` (or `secretslab conformance --labels scenario=NAME`).
+package scenarios

@@ -1,0 +1,130 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/secretslab/secretslab/internal/kube"
+	"github.com/secretslab/secretslab/lab"
+)
+
+// Env is what a scenario's checks work with: the lab, clients, timeouts, and the State that
+// earlier scenarios hand on.
+type Env struct {
+	Lab      lab.Lab
+	Kube     *kube.Client
+	Out      io.Writer // progress lines (no secret values are ever written)
+	Timeouts Timeouts
+	State    State
+
+	runner *Runner
+}
+
+// State is what one scenario hands to the ones after it. Each field is set in exactly one
+// place, named here; a scenario that reads a field Needs the scenario that sets it.
+type State struct {
+	// Demo is the demo Secret's data as the cluster stored it (set by baseline.State.Demo-secret).
+	Demo map[string][]byte
+	// Catalog is the running catalog workload (set by baseline.State.Catalog-serves).
+	Catalog lab.Workload
+	// ESVersion is the external-secrets.io version the fixtures are applied in (set by
+	// swap.served-api-version; until then the fixture's own version when served).
+	ESVersion string
+}
+
+// Timeouts are the named waits of every scenario. Scale raises them all for a slow machine.
+type Timeouts struct {
+	Sync     time.Duration // an ExternalSecret or SecretStore to become Ready; a forced sync to land
+	Gone     time.Duration // a deleted object (and what it owns) to disappear
+	Serve    time.Duration // the catalog to answer /books
+	Voters   time.Duration // the Raft configuration to list its voters
+	Failover time.Duration // a new active Vault node after the active one was killed
+	Rejoin   time.Duration // a restarted node to be a healthy voter again; a whole-cluster restart
+	Revoke   time.Duration // revoked leases' Postgres roles to be dropped
+	Cleanup  time.Duration // one deferred cleanup
+}
+
+// DefaultTimeouts fit a 2-core machine.
+func DefaultTimeouts() Timeouts {
+	return Timeouts{
+		Sync: 2 * time.Minute, Gone: time.Minute, Serve: time.Minute, Voters: 2 * time.Minute,
+		Failover: 2 * time.Minute, Rejoin: 3 * time.Minute, Revoke: 2 * time.Minute, Cleanup: 3 * time.Minute,
+	}
+}
+
+// Scale multiplies every timeout by f (f <= 0 leaves them as they are).
+func (t Timeouts) Scale(f float64) Timeouts {
+	if f <= 0 {
+		return t
+	}
+	for _, d := range []*time.Duration{&t.Sync, &t.Gone, &t.Serve, &t.Voters, &t.Failover, &t.Rejoin, &t.Revoke, &t.Cleanup} {
+		*d = time.Duration(float64(*d) * f)
+	}
+	return t
+}
+
+// NewEnv prepares an Env for l with the default timeouts.
+func NewEnv(l lab.Lab, out io.Writer) (*Env, error) {
+	k, err := kube.New(l.RESTConfig())
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = io.Discard
+	}
+	return &Env{Lab: l, Kube: k, Out: out, Timeouts: DefaultTimeouts()}, nil
+}
+
+// CatalogURL is where the harness reaches the catalog ("" before baseline deployed it).
+func (e *Env) CatalogURL() string {
+	if e.State.Catalog == nil {
+		return ""
+	}
+	return e.State.Catalog.URL()
+}
+
+// Defer registers a cleanup for the scenario whose check is running. Cleanups run after the
+// scenario's last check whatever happened, newest first, each within e.Timeouts.Cleanup, and a
+// failing one fails SCENARIO.teardown. Register a cleanup right after creating what it
+// removes, and make it harmless when the scenario removed it already.
+func (e *Env) Defer(what string, fn func(ctx context.Context) error) {
+	if e.runner == nil {
+		panic("Env.Defer needs a Runner")
+	}
+	e.runner.defer_(what, e.Timeouts.Cleanup, fn)
+}
+
+func (e *Env) say(format string, args ...any) {
+	fmt.Fprintf(e.Out, format+"\n", args...)
+}
+
+// Requirement is something a scenario needs from the lab, with the reason given when it is
+// missing.
+type Requirement struct {
+	Name string
+	Met  func(l lab.Lab) bool
+	Why  string // what to do when it is missing
+}
+
+func (r Requirement) met(e *Env) (bool, string) {
+	if r.Met(e.Lab) {
+		return true, ""
+	}
+	return false, "needs " + r.Name + ": " + r.Why
+}
+
+// The requirements scenarios declare.
+var (
+	VaultHA = Requirement{
+		Name: "Vault HA (3 Raft nodes)",
+		Met:  func(l lab.Lab) bool { return len(l.VaultNodes()) >= 3 },
+		Why:  "run with HA=1 (lab up --ha, secretslab conformance --ha)",
+	}
+	KindOnly = Requirement{
+		Name: "the kind backend",
+		Met:  func(l lab.Lab) bool { return l.Backend() == lab.BackendKind },
+		Why:  "run with BACKEND=kind",
+	}
+)

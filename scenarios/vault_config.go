@@ -1,0 +1,132 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	vault "github.com/hashicorp/vault/api"
+)
+
+// vaultConfig: chapter 05 step 1, Kubernetes auth, the least-privilege policy, the role, the KV value.
+func vaultConfig() Scenario {
+	return Scenario{Name: "vault-config", Title: "Vault: Kubernetes auth, least-privilege policy, role, KV v2 value", Needs: []string{"baseline"}, Checks: []Check{
+		{"kubernetes-auth", "auth/kubernetes is enabled and configured for this cluster", func(ctx context.Context, e *Env, r *Result) error {
+			v := e.Lab.Vault()
+			auths, err := v.Sys().ListAuthWithContext(ctx)
+			if err != nil {
+				return err
+			}
+			if _, ok := auths["kubernetes/"]; !ok {
+				if err := v.Sys().EnableAuthWithOptionsWithContext(ctx, "kubernetes", &vault.EnableAuthOptions{Type: "kubernetes"}); err != nil {
+					return err
+				}
+			}
+			cfg, err := e.Lab.VaultKubernetesAuthConfig(ctx)
+			if err != nil {
+				return err
+			}
+			_, err = v.Logical().WriteWithContext(ctx, "auth/kubernetes/config", cfg)
+			return err
+		}},
+		{"policy", "the bookstore-ro policy is written exactly as the fixture says", func(ctx context.Context, e *Env, r *Result) error {
+			name, hcl, err := readPolicy()
+			if err != nil {
+				return err
+			}
+			v := e.Lab.Vault()
+			if err := v.Sys().PutPolicyWithContext(ctx, name, hcl); err != nil {
+				return err
+			}
+			got, err := v.Sys().GetPolicyWithContext(ctx, name)
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(got) != strings.TrimSpace(hcl) {
+				return fmt.Errorf("policy %s reads back differently", name)
+			}
+			return nil
+		}},
+		{"role", "the Kubernetes auth role is bound to bookstore:bookstore-eso", func(ctx context.Context, e *Env, r *Result) error {
+			name, data, err := authRole()
+			if err != nil {
+				return err
+			}
+			_, err = e.Lab.Vault().Logical().WriteWithContext(ctx, "auth/kubernetes/role/"+name, data)
+			return err
+		}},
+		{"kv", "the KV v2 value holds the demo Secret's keys", func(ctx context.Context, e *Env, r *Result) error {
+			mount, path, keys, err := kvTarget()
+			if err != nil {
+				return err
+			}
+			data := map[string]any{}
+			for _, k := range keys {
+				v, ok := e.State.Demo[k]
+				if !ok {
+					return fmt.Errorf("the demo Secret has no key %s", k)
+				}
+				data[k] = string(v)
+			}
+			_, err = e.Lab.Vault().KVv2(mount).Put(ctx, path, data)
+			r.Note("%s/%s keys %v", mount, path, keys)
+			return err
+		}},
+		{"login", "a bookstore-eso ServiceAccount token logs in and gets the policy", func(ctx context.Context, e *Env, r *Result) error {
+			if _, err := e.apply(ctx, sec+"05-eso-serviceaccount.yaml"); err != nil {
+				return err
+			}
+			role, _, err := authRole()
+			if err != nil {
+				return err
+			}
+			policy, _, err := readPolicy()
+			if err != nil {
+				return err
+			}
+			_, auth, err := e.loginAsESO(ctx, role)
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(auth.Policies, policy) {
+				return fmt.Errorf("login got policies %v, want %s", auth.Policies, policy)
+			}
+			r.Figure("token-ttl-seconds", float64(auth.LeaseDuration))
+			return nil
+		}},
+		{"denied-outside-policy", "the role's token is denied outside its policy", func(ctx context.Context, e *Env, r *Result) error {
+			role, _, err := authRole()
+			if err != nil {
+				return err
+			}
+			c, _, err := e.loginAsESO(ctx, role)
+			if err != nil {
+				return err
+			}
+			mount, path, _, err := kvTarget()
+			if err != nil {
+				return err
+			}
+			attempts := map[string]func() error{
+				"write " + mount + "/data/" + path: func() error {
+					_, err := c.KVv2(mount).Put(ctx, path, map[string]any{"x": "y"})
+					return err
+				},
+				"read " + mount + "/data/other": func() error { _, err := c.KVv2(mount).Get(ctx, "other"); return err },
+				"list sys/policies/acl": func() error {
+					_, err := c.Logical().ListWithContext(ctx, "sys/policies/acl")
+					return err
+				},
+			}
+			for what, try := range attempts {
+				err := try()
+				if err == nil || !strings.Contains(err.Error(), "permission denied") {
+					return fmt.Errorf("%s with the role's token: want permission denied, got %v", what, err)
+				}
+			}
+			r.Note("%d out-of-policy requests denied", len(attempts))
+			return nil
+		}},
+	}}
+}

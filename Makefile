@@ -5,12 +5,12 @@ BIN := bin/secretslab
 BACKEND ?= auto
 HA ?=
 ARTIFACTS_DIR ?= $(CURDIR)/artifacts
-GOTEST_FLAGS ?= -timeout 40m
+GOTEST_FLAGS ?= -timeout 40m -count=1
 
 REPORT_DIR ?= $(CURDIR)/reports/out
 LABELS ?=
 
-.PHONY: all build cli bookstore lab lab-down lab-status test test-unit conformance versions clean
+.PHONY: all build cli bookstore lab lab-down lab-status test test-ha test-unit conformance versions clean
 
 all: build
 
@@ -36,11 +36,20 @@ lab-down: cli
 lab-status: cli
 	$(BIN) lab status
 
-## test: unit tests and the embedded end-to-end tests (real etcd, kube-apiserver, ESO, Vault, Postgres)
+## test: unit tests and the embedded end-to-end tests (real etcd, kube-apiserver, ESO, Vault, Postgres),
+##       then the scenarios again on Vault HA (3 Raft nodes: failover, lease-storm)
 test: build
 	rm -rf $(ARTIFACTS_DIR) && mkdir -p $(ARTIFACTS_DIR)
 	set -a && eval "$$($(BIN) build --env)" && \
 	  ARTIFACTS_DIR=$(ARTIFACTS_DIR) REPORT_DIR=$(ARTIFACTS_DIR)/report BACKEND=embedded $(GO) test $(GOTEST_FLAGS) ./...
+	$(MAKE) --no-print-directory test-ha
+
+## test-ha: the scenarios and the planted-failover cleanup test on embedded Vault HA
+test-ha: build
+	rm -rf $(ARTIFACTS_DIR)/ha && mkdir -p $(ARTIFACTS_DIR)/ha
+	set -a && eval "$$($(BIN) build --env)" && \
+	  ARTIFACTS_DIR=$(ARTIFACTS_DIR)/ha REPORT_DIR=$(ARTIFACTS_DIR)/ha/report BACKEND=embedded HA=1 \
+	  $(GO) test $(GOTEST_FLAGS) -run '^(TestConformance|TestPlantedFailoverFailureCleansUp)$$' ./e2e
 
 ## conformance: every scenario on BACKEND (default here: kind), then the report in REPORT_DIR
 ##              (LABELS="scenario=swap" filters; HA=1 runs Vault as 3 Raft nodes and the failover scenario)

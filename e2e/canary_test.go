@@ -24,11 +24,8 @@ var rootToken string
 // keys, Postgres passwords, ServiceAccount and Vault tokens, KV values, minted passwords
 // and the demo Secret's password and DSN.
 func secretCanary(ctx context.Context, _ *envconf.Config) (context.Context, error) {
-	l, ok := ctx.Value(labKey{}).(lab.Lab)
-	if !ok {
-		return ctx, nil
-	}
-	values := append(l.Secrets().Values(), canaries...)
+	_, labUp := ctx.Value(labKey{}).(lab.Lab)
+	values := append(labSecrets.Values(), canaries...)
 	values = append(values, rootToken)
 	demo, err := fixtures.DemoSecret()
 	if err != nil {
@@ -39,7 +36,9 @@ func secretCanary(ctx context.Context, _ *envconf.Config) (context.Context, erro
 			values = append(values, string(v))
 		}
 	}
-	if len(values) < 6 || rootToken == "" {
+	// A lab that came up made at least a root token and its own passwords; fewer values would
+	// prove nothing. After a failed bring-up, search for whatever it made.
+	if labUp && (len(values) < 6 || rootToken == "") {
 		return ctx, fmt.Errorf("secret canary: only %d secret values known; it would prove nothing", len(values))
 	}
 	time.Sleep(300 * time.Millisecond) // let the output tee catch up
@@ -56,7 +55,7 @@ func secretCanary(ctx context.Context, _ *envconf.Config) (context.Context, erro
 		}
 		hits, files = append(hits, h...), files+n
 	}
-	if files < 5 {
+	if labUp && files < 5 {
 		return ctx, fmt.Errorf("secret canary: scanned only %d files under %v; expected every component log", files, dirs)
 	}
 	if len(hits) > 0 {

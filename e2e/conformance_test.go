@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -10,7 +9,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
-	"github.com/secretslab/secretslab/lab"
+	"github.com/secretslab/secretslab/conformance"
 	"github.com/secretslab/secretslab/reports"
 	"github.com/secretslab/secretslab/scenarios"
 )
@@ -30,6 +29,9 @@ func TestConformance(t *testing.T) {
 		s := s
 		f := features.New(s.Name).WithLabel("scenario", s.Name).
 			Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+				if ctx.Err() != nil {
+					t.Skipf("interrupted: %s does not start", s.Name)
+				}
 				runner.Begin(ctx, s)
 				return ctx
 			})
@@ -81,34 +83,12 @@ func writeReport(ctx context.Context, _ *envconf.Config) (context.Context, error
 	if runner == nil || len(runner.Results) == 0 {
 		return ctx, nil
 	}
-	runner.Complete()
-	l := labFrom(ctx)
-	v, err := l.Versions(ctx)
-	if err != nil {
-		fmt.Printf("report: some versions could not be read: %v\n", err)
+	reportDir = os.Getenv("REPORT_DIR")
+	if reportDir == "" {
+		reportDir = "../reports/out"
 	}
-	dir := os.Getenv("REPORT_DIR")
-	if dir == "" {
-		dir = "../reports/out"
-	}
-	reportDir = dir
-	r := &reports.Report{
-		SchemaVersion: reports.SchemaVersion,
-		RunID:         startedAt.UTC().Format("20060102T150405Z"),
-		Backend:       l.Backend(),
-		StartedAt:     startedAt,
-		FinishedAt:    time.Now(),
-		Versions:      reportVersions(v),
-		Checks:        runner.Results,
-	}
-	if err := reports.Write(dir, r); err != nil {
-		return ctx, err
-	}
-	fmt.Printf("report: %d checks (%d passed, %d failed, %d skipped, %d unknown) written to %s\n",
-		r.Summary.Total, r.Summary.Passed, r.Summary.Failed, r.Summary.Skipped, r.Summary.Unknown, dir)
-	return ctx, nil
-}
-
-func reportVersions(v lab.Versions) reports.Versions {
-	return reports.Versions{Kubernetes: v.Kubernetes, Vault: v.Vault, VaultChart: v.VaultChart, ESO: v.ESO, ESOChart: v.ESOChart, Postgres: v.Postgres}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	r := conformance.Report(rctx, labFrom(ctx), runner, startedAt, os.Stdout)
+	return ctx, conformance.Write(reportDir, r, os.Stdout)
 }

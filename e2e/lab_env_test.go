@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/secretslab/secretslab/fixtures"
 	"github.com/secretslab/secretslab/internal/proc"
+	"github.com/secretslab/secretslab/internal/redact"
 	"github.com/secretslab/secretslab/lab"
 	"github.com/secretslab/secretslab/lab/backend"
 	"github.com/secretslab/secretslab/versions"
@@ -31,6 +33,8 @@ var (
 	labRecords   []proc.Record
 	labWorkDir   string
 	labAddrs     []string
+	// labSecrets outlives the lab, and a failed bring-up: the canary searches for its values.
+	labSecrets = &redact.Set{}
 )
 
 func labFrom(ctx context.Context) lab.Lab { return ctx.Value(labKey{}).(lab.Lab) }
@@ -80,6 +84,9 @@ func runTeeIfAsked() {
 	if path == "" {
 		return
 	}
+	// Ctrl-C reaches the whole process group: the tee must outlive the test process's
+	// cleanup, and ends when the test process closes its end of the pipe.
+	signal.Ignore(os.Interrupt, syscall.SIGTERM)
 	f, err := os.Create(path)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tee:", err)
@@ -114,9 +121,10 @@ func bringLabUp(ctx context.Context, _ *envconf.Config) (context.Context, error)
 		BookstoreImage: fixtures.BookstoreImage, BookstoreBinary: app,
 		VaultChart: os.Getenv("VAULT_CHART"), ESOChart: os.Getenv("ESO_CHART"), ESOCRDs: os.Getenv("ESO_CRDS"),
 		Preload: strings.Fields(os.Getenv("PRELOAD_IMAGES")), ClusterName: "secretslab-e2e",
+		Secrets: labSecrets,
 	})
 	if err != nil {
-		return ctx, fmt.Errorf("bring the lab up: %w", err)
+		return ctx, fmt.Errorf("bring the lab up: %s", labSecrets.String(err.Error()))
 	}
 	rootToken = l.Vault().Token()
 	fmt.Printf("lab up in %s (backend %s)\n", time.Since(start).Round(time.Second), l.Backend())
@@ -149,7 +157,10 @@ func bringLabDown(ctx context.Context, _ *envconf.Config) (context.Context, erro
 	if !ok {
 		return ctx, nil
 	}
-	return ctx, l.Close(ctx)
+	// the run's context may be cancelled (an interrupt): closing must still happen
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	return ctx, l.Close(cctx)
 }
 
 // nothingLeftBehind: after Close no process, listening port or temp dir of the lab remains.

@@ -1,12 +1,16 @@
 // Package e2e runs secretslab's end-to-end tests against a lab brought up once per run.
-// BACKEND picks it (embedded by default here); ARTIFACTS_DIR keeps the component logs;
-// REPORT_DIR receives the conformance report. Filter scenarios with
-// `go test ./e2e -args --labels scenario=swap`.
+// BACKEND picks it (embedded by default here), HA=1 runs Vault as three Raft nodes;
+// ARTIFACTS_DIR keeps the component logs; REPORT_DIR receives the conformance report.
+// Filter scenarios with `go test ./e2e -args --labels scenario=swap`. Every Finish step runs,
+// and any of them failing fails the run; SIGINT or SIGTERM stops the run and cleans up.
 package e2e
 
 import (
+	"context"
 	"log"
 	"os"
+	"os/signal"
+	"syscall"
 	"testing"
 
 	"sigs.k8s.io/e2e-framework/pkg/env"
@@ -17,12 +21,17 @@ var testenv env.Environment
 
 func TestMain(m *testing.M) {
 	runTeeIfAsked()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	cfg, err := envconf.NewFromFlags()
 	if err != nil {
 		log.Fatalf("e2e flags: %v", err)
 	}
-	testenv = env.NewWithConfig(cfg)
-	testenv.Setup(captureOutput, bringLabUp, prepareRunner)
-	testenv.Finish(writeReport, bringLabDown, nothingLeftBehind, secretCanary)
-	os.Exit(testenv.Run(m))
+	if testenv, err = env.NewWithContext(ctx, cfg); err != nil {
+		log.Fatalf("e2e environment: %v", err)
+	}
+	testenv.Setup(captureOutput, bringLabUp, plantIfAsked, prepareRunner)
+	testenv.Finish(allOf(writeReport, bringLabDown, nothingLeftBehind, secretCanary))
+	code := withFinishErrors(testenv.Run(m))
+	stop()
+	os.Exit(code)
 }

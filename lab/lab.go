@@ -132,6 +132,17 @@ type Options struct {
 	BookstoreBinary string
 	PostgresMode    string    // embedded: auto | host | container
 	Progress        io.Writer // progress lines; nil: discarded
+	// Secrets is where the lab registers every secret value it makes (nil: a new set). Pass
+	// one to keep the values when Up fails, so a canary can still search what was written.
+	Secrets *redact.Set
+}
+
+// SecretsOf returns opts.Secrets, or a new set when it is nil.
+func SecretsOf(opts Options) *redact.Set {
+	if opts.Secrets != nil {
+		return opts.Secrets
+	}
+	return &redact.Set{}
 }
 
 // Timeouts shared by backends.

@@ -62,6 +62,9 @@ func (r *Result) Skip(why string) { r.skipped = why }
 // (SCENARIO.teardown); it appears only for scenarios that registered a cleanup.
 const TeardownCheck = "teardown"
 
+// InterruptedCleanupTimeout bounds each cleanup when the run was interrupted.
+const InterruptedCleanupTimeout = 10 * time.Second
+
 // Runner runs scenarios on one Env and collects their verdicts.
 type Runner struct {
 	Env     *Env
@@ -178,7 +181,11 @@ func (rn *Runner) Teardown(ctx context.Context, s Scenario) *reports.Check {
 	var ran, errs []string
 	for i := len(list) - 1; i >= 0; i-- {
 		c := list[i]
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
+		timeout := c.timeout
+		if ctx.Err() != nil && timeout > InterruptedCleanupTimeout {
+			timeout = InterruptedCleanupTimeout // interrupted: the user waits
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 		err := runCleanup(cctx, c)
 		cancel()
 		ran = append(ran, c.what)

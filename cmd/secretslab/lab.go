@@ -35,13 +35,19 @@ type upFlags struct {
 }
 
 func parseUpFlags(cmd string, args []string) (*upFlags, error) {
+	return parseFlags(cmd, "secretslab", args, nil)
+}
+
+// parseFlags parses the lab flags, and the extra ones a command registers, with defaultName
+// as the lab name when LAB_NAME is not set.
+func parseFlags(cmd, defaultName string, args []string, extra func(*flag.FlagSet)) (*upFlags, error) {
 	v, err := versions.FromEnv()
 	if err != nil {
 		return nil, err
 	}
 	f := &upFlags{versions: v}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.StringVar(&f.name, "name", envOr("LAB_NAME", "secretslab"), "lab name (env LAB_NAME)")
+	fs.StringVar(&f.name, "name", envOr("LAB_NAME", defaultName), "lab name (env LAB_NAME)")
 	fs.StringVar(&f.backend, "backend", envOr("BACKEND", lab.BackendAuto), "embedded | kind | auto (env BACKEND)")
 	fs.BoolVar(&f.ha, "ha", os.Getenv("HA") == "1", "Vault HA: 3 Raft nodes instead of one dev server (env HA=1)")
 	fs.StringVar(&f.postgres, "postgres", envOr("POSTGRES_MODE", "auto"), "embedded Postgres: auto | host | container (env POSTGRES_MODE)")
@@ -54,6 +60,9 @@ func parseUpFlags(cmd string, args []string) (*upFlags, error) {
 	fs.BoolVar(&f.reuse, "reuse", os.Getenv("REUSE") == "1", "kind: reuse an existing cluster of the lab's name (env REUSE=1)")
 	fs.StringVar(&f.bookstoreBin, "bookstore-binary", os.Getenv("BOOKSTORE_BIN"), "the bookstore app binary (kind: built into its image) (env BOOKSTORE_BIN)")
 	f.versions.RegisterFlags(fs)
+	if extra != nil {
+		extra(fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -80,6 +89,21 @@ func (f *upFlags) args(backendName string) []string {
 	a = append(a, "--vault-chart="+f.vaultChart, "--eso-chart="+f.esoChart, "--eso-crds="+f.esoCRDs,
 		"--preload="+f.preload, fmt.Sprintf("--reuse=%t", f.reuse), fmt.Sprintf("--tour=%t", f.tour), "--bookstore-binary="+f.bookstoreBin)
 	return a
+}
+
+// ensureBuilt builds the embedded backend's component binaries into the cache (a no-op for
+// kind, and when they are cached).
+func (f *upFlags) ensureBuilt(ctx context.Context, backendName string) error {
+	if backendName != lab.BackendEmbedded {
+		return nil
+	}
+	b := &build.Builder{CacheDir: f.cacheDir, Progress: os.Stderr}
+	for _, c := range build.Components(f.versions) {
+		if _, err := b.Ensure(ctx, c.Name, c.Version); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // absPaths makes every path flag absolute: the supervisor runs in another working directory.
@@ -151,13 +175,8 @@ func labUp(ctx context.Context, args []string) error {
 		return err
 	}
 	// Build in the foreground, where its progress is seen; the supervisor then finds the cache.
-	if name == lab.BackendEmbedded {
-		b := &build.Builder{CacheDir: f.cacheDir, Progress: os.Stderr}
-		for _, c := range build.Components(f.versions) {
-			if _, err := b.Ensure(ctx, c.Name, c.Version); err != nil {
-				return err
-			}
-		}
+	if err := f.ensureBuilt(ctx, name); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err

@@ -15,6 +15,9 @@ const usage = `usage: secretslab COMMAND
   lab up       start a lab and leave it running (--backend embedded|kind|auto, --ha)
   lab down     stop everything "lab up" started
   lab status   show what runs and how to reach it
+  conformance  bring a lab up, run the scenarios, write the report, bring it down
+               (--backend, --ha, --labels scenario=NAME, --out DIR, --bookstore-binary);
+               exits non-zero when a check failed
   build        build the component binaries once into the cache (embedded backend)
   versions     print the versions in use (pinned, with overrides)
   report render FILE.json [--out DIR]
@@ -53,6 +56,8 @@ func run(ctx context.Context, args []string) error {
 			return labServe(ctx, args[2:])
 		}
 		return fmt.Errorf("lab %s: unknown subcommand (want up, down or status)", args[1])
+	case "conformance":
+		return conformanceCmd(ctx, args[1:])
 	case "build":
 		return buildCmd(ctx, args[1:])
 	case "versions":

@@ -274,6 +274,15 @@ func (g *Group) StopAll(grace time.Duration) error {
 	return errors.Join(errs...)
 }
 
+// RecordOf records the running process pid under name.
+func RecordOf(name string, pid int) (Record, error) {
+	st, err := startTime(pid)
+	if err != nil {
+		return Record{}, fmt.Errorf("record %s (pid %d): %w", name, pid, err)
+	}
+	return Record{Name: name, PID: pid, StartTime: st}, nil
+}
+
 // Self is the record of the calling process.
 func Self(name string) Record {
 	st, _ := startTime(os.Getpid())

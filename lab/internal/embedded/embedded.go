@@ -69,7 +69,7 @@ var _ lab.Lab = (*Lab)(nil)
 
 // Up starts an embedded lab. On failure everything started so far is stopped.
 func Up(ctx context.Context, opts lab.Options) (_ *Lab, err error) {
-	l := &Lab{opts: opts, secrets: &redact.Set{}, progress: opts.Progress}
+	l := &Lab{opts: opts, secrets: lab.SecretsOf(opts), progress: opts.Progress}
 	if l.progress == nil {
 		l.progress = io.Discard
 	}

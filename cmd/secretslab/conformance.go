@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/secretslab/secretslab/conformance"
+	"github.com/secretslab/secretslab/fixtures"
+	"github.com/secretslab/secretslab/lab"
+	"github.com/secretslab/secretslab/lab/backend"
+	"github.com/secretslab/secretslab/scenarios"
+)
+
+// closeTimeout bounds closing the lab after a run, interrupted or not.
+const closeTimeout = 2 * time.Minute
+
+// conformanceCmd: "secretslab conformance": bring a lab up, run the scenarios, write the
+// report, bring the lab down. It exits non-zero when a check failed, and on SIGINT/SIGTERM
+// stops the scenarios, runs their cleanups and closes the lab before it returns.
+func conformanceCmd(ctx context.Context, args []string) error {
+	var labels, out, artifacts string
+	scale, err := envFloat("TIMEOUT_SCALE", 1)
+	if err != nil {
+		return err
+	}
+	f, err := parseFlags("conformance", "secretslab-conformance", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&labels, "labels", os.Getenv("LABELS"), `scenarios to run: "scenario=NAME[,NAME...]" (default: all) (env LABELS)`)
+		fs.StringVar(&out, "out", envOr("REPORT_DIR", filepath.Join("reports", "out")), "directory for report.json, junit.xml, report.md, report.html (env REPORT_DIR)")
+		fs.StringVar(&artifacts, "artifacts", os.Getenv("ARTIFACTS_DIR"), "component logs (default: OUT/artifacts) (env ARTIFACTS_DIR)")
+		fs.Float64Var(&scale, "timeout-scale", scale, "multiply every scenario timeout, for slow machines (env TIMEOUT_SCALE)")
+	})
+	if err != nil {
+		return err
+	}
+	if scale <= 0 {
+		return fmt.Errorf("--timeout-scale %v: want a number above 0", scale)
+	}
+	list, err := conformance.Select(labels)
+	if err != nil {
+		return err
+	}
+	if f.bookstoreBin == "" {
+		return fmt.Errorf("conformance needs --bookstore-binary (make bookstore builds bin/bookstore)")
+	}
+	if err := f.absPaths(); err != nil {
+		return err
+	}
+	if artifacts == "" {
+		artifacts = filepath.Join(out, "artifacts")
+	}
+	name, err := backend.Resolve(ctx, f.backend, os.Stderr)
+	if err != nil {
+		return err
+	}
+	if err := f.ensureBuilt(ctx, name); err != nil {
+		return err
+	}
+	started := time.Now()
+	fmt.Printf("conformance: bringing up a %s lab (Vault %s)\n", name, f.vaultMode())
+	l, err := backend.Up(ctx, lab.Options{
+		Backend: name, VaultMode: f.vaultMode(), Versions: f.versions, ArtifactsDir: artifacts,
+		CacheDir: f.cacheDir, PostgresMode: f.postgres, Progress: os.Stdout,
+		VaultChart: f.vaultChart, ESOChart: f.esoChart, ESOCRDs: f.esoCRDs, Preload: strings.Fields(f.preload),
+		Reuse: f.reuse, ClusterName: f.name, BookstoreImage: fixtures.BookstoreImage, BookstoreBinary: f.bookstoreBin,
+	})
+	if err != nil {
+		return fmt.Errorf("bring the lab up: %w", err)
+	}
+	fmt.Printf("conformance: lab up in %s (Kubernetes API %s, Vault %s); running %d scenarios and what they need\n",
+		time.Since(started).Round(time.Second), l.RESTConfig().Host, l.VaultNodes()[0].Address(), len(list))
+	runErr := runConformance(ctx, l, list, scale, out, started)
+	fmt.Println("conformance: closing the lab")
+	cctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	closeErr := l.Close(cctx)
+	if closeErr != nil {
+		closeErr = fmt.Errorf("close the lab: %s", l.Secrets().String(closeErr.Error()))
+	}
+	if ctx.Err() != nil {
+		runErr = errors.Join(errors.New("interrupted"), runErr)
+	}
+	return errors.Join(runErr, closeErr)
+}
+
+func runConformance(ctx context.Context, l lab.Lab, list []scenarios.Scenario, scale float64, out string, started time.Time) error {
+	env, err := scenarios.NewEnv(l, os.Stdout)
+	if err != nil {
+		return err
+	}
+	env.Timeouts = env.Timeouts.Scale(scale)
+	rn := &scenarios.Runner{Env: env}
+	conformance.Run(ctx, rn, list)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	r := conformance.Report(rctx, l, rn, started, os.Stderr)
+	if err := conformance.Write(out, r, os.Stdout); err != nil {
+		return err
+	}
+	if r.Summary.Failed > 0 {
+		return fmt.Errorf("%d of %d checks failed (see %s)", r.Summary.Failed, r.Summary.Total, filepath.Join(out, "report.md"))
+	}
+	return nil
+}
+
+func envFloat(k string, def float64) (float64, error) {
+	s := os.Getenv(k)
+	if s == "" {
+		return def, nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q: not a number", k, s)
+	}
+	return v, nil
+}

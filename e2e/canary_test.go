@@ -1,17 +1,15 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 
 	"github.com/secretslab/secretslab/fixtures"
+	"github.com/secretslab/secretslab/internal/canary"
 	"github.com/secretslab/secretslab/internal/redact"
 	"github.com/secretslab/secretslab/lab"
 )
@@ -46,43 +44,16 @@ func secretCanary(ctx context.Context, _ *envconf.Config) (context.Context, erro
 	if reportDir != "" {
 		dirs = append(dirs, reportDir)
 	}
-	var hits []string
-	files := 0
-	for _, d := range dirs {
-		h, n, err := scanForSecrets(d, values)
-		if err != nil {
-			return ctx, err
-		}
-		hits, files = append(hits, h...), files+n
+	res, err := canary.Scan(dirs, values, redact.Fingerprint)
+	if err != nil {
+		return ctx, fmt.Errorf("secret canary: %w", err)
 	}
-	if labUp && files < 5 {
-		return ctx, fmt.Errorf("secret canary: scanned only %d files under %v; expected every component log", files, dirs)
+	if labUp && res.Files < 5 {
+		return ctx, fmt.Errorf("secret canary: scanned only %d files under %v; expected every component log", res.Files, dirs)
 	}
-	if len(hits) > 0 {
-		return ctx, fmt.Errorf("secret canary: secret values found in: %s", strings.Join(hits, ", "))
+	if err := res.Err(); err != nil {
+		return ctx, fmt.Errorf("secret canary: %w", err)
 	}
-	fmt.Printf("secret canary: searched %d files (logs, artifacts, reports, test output) for %d secret values: none found\n", files, len(values))
+	fmt.Printf("secret canary (logs, artifacts, reports, test output): %s\n", res.Summary())
 	return ctx, nil
-}
-
-// scanForSecrets searches every file under dir for each value; it returns "file: value
-// fingerprint" for each hit and the number of files searched.
-func scanForSecrets(dir string, values []string) (hits []string, files int, err error) {
-	err = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		files++
-		for _, v := range values {
-			if v != "" && bytes.Contains(b, []byte(v)) {
-				hits = append(hits, fmt.Sprintf("%s (%s)", path, redact.Fingerprint([]byte(v))))
-			}
-		}
-		return nil
-	})
-	return hits, files, err
 }

@@ -25,7 +25,7 @@ func TestFinishStepsFailTheRun(t *testing.T) {
 		plant string
 		want  *regexp.Regexp
 	}{
-		{"leak", regexp.MustCompile(`FAIL finish step secretCanary: secret canary: secret values found in: \S*test-output\.log`)},
+		{"leak", regexp.MustCompile(`FAIL finish step secretCanary: secret canary: secret values found in \d+ place\(s\): .*test-output\.log`)},
 		{"leftover", regexp.MustCompile(`FAIL finish step nothingLeftBehind: the lab left behind: process planted-leftover \(pid \d+\)`)},
 	} {
 		t.Run(c.plant, func(t *testing.T) {

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,8 +14,10 @@ import (
 	"github.com/secretslab/secretslab/internal/proc"
 )
 
-// The lifecycle a learner goes through: `lab up` returns with the lab running, `lab status`
-// sees it from another process, `lab down` leaves no process, port or directory behind.
+// The lifecycle a learner goes through, as `make lab BACKEND=embedded` runs it (the tour, the
+// bookstore binary given by a relative path): `lab up` returns with chapter 05 set up and the
+// catalog answering at the printed URL, `lab status` sees it from another process, `lab down`
+// leaves no process, port or directory behind.
 func TestLabUpStatusDownFromSeparateProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the lab lifecycle test starts the whole embedded lab")
@@ -26,9 +31,14 @@ func TestLabUpStatusDownFromSeparateProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(stateRoot) })
+	workDir := t.TempDir() // where the learner's shell is: the bookstore path is relative to it
+	if out, err := exec.Command("go", "build", "-o", filepath.Join(workDir, "bin", "bookstore"), "../../fixtures/bookstore/app").CombinedOutput(); err != nil {
+		t.Fatalf("build the bookstore: %v\n%s", err, out)
+	}
 	run := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command(bin, args...)
+		cmd.Dir = workDir
 		cmd.Env = append(os.Environ(), "SECRETSLAB_STATE_DIR="+stateRoot)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -42,8 +52,8 @@ func TestLabUpStatusDownFromSeparateProcesses(t *testing.T) {
 		cmd.Run()
 	})
 
-	up := run("lab", "up", "--backend", "embedded", "--name", "clitest")
-	for _, want := range []string{"export KUBECONFIG=", "export VAULT_ADDR=", "root-token"} {
+	up := run("lab", "up", "--backend", "embedded", "--name", "clitest", "--tour", "--bookstore-binary", "bin/bookstore")
+	for _, want := range []string{"export KUBECONFIG=", "export VAULT_ADDR=", "root-token", "Chapter 05"} {
 		if !strings.Contains(up, want) {
 			t.Fatalf("lab up output lacks %q:\n%s", want, up)
 		}
@@ -62,6 +72,19 @@ func TestLabUpStatusDownFromSeparateProcesses(t *testing.T) {
 	}
 	if strings.Contains(up, string(token)) {
 		t.Fatal("lab up printed the root token")
+	}
+	if s.CatalogURL == "" || !strings.Contains(up, "curl -s "+s.CatalogURL+"/books") {
+		t.Fatalf("the tour does not print the catalog URL %q:\n%s", s.CatalogURL, up)
+	}
+	resp, err := http.Get(s.CatalogURL + "/books")
+	if err != nil {
+		t.Fatalf("the catalog at the printed URL: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var books []map[string]any
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &books) != nil || len(books) == 0 {
+		t.Fatalf("GET %s/books: %s, %d bytes, %d books", s.CatalogURL, resp.Status, len(body), len(books))
 	}
 	records := append([]proc.Record{s.Supervisor}, s.Processes...)
 	if len(records) < 7 {

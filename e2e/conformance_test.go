@@ -73,6 +73,11 @@ func prepareRunner(ctx context.Context, _ *envconf.Config) (context.Context, err
 	if err != nil {
 		return ctx, err
 	}
+	scale, err := scenarios.TimeoutScaleFromEnv()
+	if err != nil {
+		return ctx, err
+	}
+	env.Timeouts = env.Timeouts.Scale(scale)
 	runner = &scenarios.Runner{Env: env}
 	startedAt = time.Now()
 	return ctx, nil

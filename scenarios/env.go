@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/secretslab/secretslab/internal/kube"
@@ -63,6 +65,22 @@ func (t Timeouts) Scale(f float64) Timeouts {
 		*d = time.Duration(float64(*d) * f)
 	}
 	return t
+}
+
+// TimeoutScaleEnv names the variable that scales every timeout (e.g. 2 on a slow machine).
+const TimeoutScaleEnv = "TIMEOUT_SCALE"
+
+// TimeoutScaleFromEnv reads TimeoutScaleEnv (1 when unset).
+func TimeoutScaleFromEnv() (float64, error) {
+	v := os.Getenv(TimeoutScaleEnv)
+	if v == "" {
+		return 1, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a number above 0", TimeoutScaleEnv, v)
+	}
+	return f, nil
 }
 
 // NewEnv prepares an Env for l with the default timeouts.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -26,7 +25,7 @@ const closeTimeout = 2 * time.Minute
 // stops the scenarios, runs their cleanups and closes the lab before it returns.
 func conformanceCmd(ctx context.Context, args []string) error {
 	var labels, out, artifacts string
-	scale, err := envFloat("TIMEOUT_SCALE", 1)
+	scale, err := scenarios.TimeoutScaleFromEnv()
 	if err != nil {
 		return err
 	}
@@ -107,16 +106,4 @@ func runConformance(ctx context.Context, l lab.Lab, list []scenarios.Scenario, s
 		return fmt.Errorf("%d of %d checks failed (see %s)", r.Summary.Failed, r.Summary.Total, filepath.Join(out, "report.md"))
 	}
 	return nil
-}
-
-func envFloat(k string, def float64) (float64, error) {
-	s := os.Getenv(k)
-	if s == "" {
-		return def, nil
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%s=%q: not a number", k, s)
-	}
-	return v, nil
 }

@@ -234,6 +234,29 @@ func hasFoldAt(b []byte, i int, word string) bool {
 	return true
 }
 
+// safeCut returns how much of b, a line still incomplete, can be masked and written now:
+// all but the last (longest form - 1) bytes, where a value may yet be completing, and
+// never in the middle of a match. (A label of secretLines and its value can still be cut
+// apart; that needs a line over 64 KiB.)
+func (s *Set) safeCut(b []byte) int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	longest := 0
+	if len(s.patterns) > 0 {
+		longest = len(s.patterns[0])
+	}
+	c := len(b) - max(longest-1, 0)
+	for _, sp := range s.m.spans(b) {
+		if sp[0] < c && c < sp[1] {
+			c = sp[0]
+		}
+	}
+	if c <= 0 {
+		return len(b)
+	}
+	return c
+}
+
 // matcher finds every pattern in one pass: a bitset of the patterns' first two bytes
 // rules out most positions, and the patterns starting with those two bytes are compared
 // (longest first) at the rest.
@@ -312,10 +335,12 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 		l.buf = l.buf[i+1:]
 	}
 	if len(l.buf) > maxLine {
-		if _, err := l.w.Write(l.set.Bytes(l.buf)); err != nil {
+		// a long line goes out in parts, cut where no value can run across
+		c := l.set.safeCut(l.buf)
+		if _, err := l.w.Write(l.set.Bytes(l.buf[:c])); err != nil {
 			return 0, err
 		}
-		l.buf = l.buf[:0]
+		l.buf = append(l.buf[:0], l.buf[c:]...)
 	}
 	return len(p), nil
 }

@@ -190,3 +190,21 @@ func TestOverlappingValuesAreMaskedWhole(t *testing.T) {
 		t.Fatalf("clean text altered: %q", got)
 	}
 }
+
+// A line longer than the writer buffers goes out in parts; a value across the cut is masked.
+func TestLongLineCutKeepsValuesWhole(t *testing.T) {
+	const v = "long-line-secret-value"
+	var s Set
+	s.Add(v)
+	for _, at := range []int{maxLine - 5, maxLine - len(v) + 1, maxLine, maxLine + 3} {
+		var out bytes.Buffer
+		w := s.Writer(&out)
+		line := strings.Repeat("a", at) + v + strings.Repeat("b", 10)
+		w.Write([]byte(line[:maxLine+1])) // over the limit: a part is written now
+		w.Write([]byte(line[maxLine+1:] + "\n"))
+		w.Close()
+		if strings.Contains(out.String(), v[:8]) || strings.Count(out.String(), Mask) != 1 || out.Len() != len(line)+1-len(v)+len(Mask) {
+			t.Errorf("value at %d: masked %d times, output %d bytes", at, strings.Count(out.String(), Mask), out.Len())
+		}
+	}
+}

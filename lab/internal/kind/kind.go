@@ -70,12 +70,14 @@ type Lab struct {
 	workloads map[string]*workload
 	pgForward *portforward.Forward
 	pgAdmin   [3]string // user, password, database of the bookstore's Postgres superuser
+
+	exported bool // the cluster's logs were exported (Close does it once)
 }
 
 var _ lab.Lab = (*Lab)(nil)
 
 // Up creates (or reuses) the cluster and installs everything. On failure it exports the
-// cluster's logs to the artifacts dir and removes what it created.
+// cluster's logs, redacted, to the artifacts dir and removes what it created (Close).
 func Up(ctx context.Context, opts lab.Options) (_ *Lab, err error) {
 	l := &Lab{opts: opts, secrets: &redact.Set{}, progress: opts.Progress, workloads: map[string]*workload{}}
 	if l.progress == nil {
@@ -101,7 +103,6 @@ func Up(ctx context.Context, opts lab.Options) (_ *Lab, err error) {
 	}
 	defer func() {
 		if err != nil {
-			l.exportLogs()
 			if cerr := l.Close(context.Background()); cerr != nil {
 				err = fmt.Errorf("%w (and while cleaning up: %v)", err, cerr)
 			}
@@ -208,17 +209,6 @@ func (l *Lab) loadImages(ctx context.Context) error {
 	return docker.LoadIntoKind(ctx, l.name, refs, archives, l.progress)
 }
 
-// exportLogs saves the cluster's logs into the artifacts dir (kind export logs).
-func (l *Lab) exportLogs() {
-	if l.provider == nil {
-		return
-	}
-	dir := filepath.Join(l.artifacts, "kind-logs")
-	if err := l.provider.ExportLogs(context.Background(), dir); err == nil {
-		l.say("cluster logs exported to %s", dir)
-	}
-}
-
 // Backend implements lab.Lab.
 func (l *Lab) Backend() string { return lab.BackendKind }
 
@@ -285,9 +275,11 @@ func (l *Lab) VaultNodes() []lab.VaultNode {
 	return out
 }
 
-// Close implements lab.Lab: closes the port-forwards and deletes the cluster it created
-// (kept with opts.Keep); a reused cluster is left as it was found, minus nothing.
+// Close implements lab.Lab: exports the pods' logs and the events, redacted, to
+// ArtifactsDir()/kind-logs (see exportLogs), closes the port-forwards and deletes the
+// cluster it created (kept with opts.Keep); a reused cluster is left as it was found.
 func (l *Lab) Close(context.Context) error {
+	l.exportLogs()
 	for _, f := range l.forwards {
 		f.Close()
 	}

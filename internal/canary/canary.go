@@ -130,7 +130,7 @@ func Scan(dirs []string, values []string, fp func([]byte) string) (Result, error
 			return nil
 		})
 		if err != nil {
-			return r, fmt.Errorf("secret canary: %w", err)
+			return r, err
 		}
 	}
 	return r, nil

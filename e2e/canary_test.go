@@ -23,7 +23,7 @@ var rootToken string
 // and the demo Secret's password and DSN.
 func secretCanary(ctx context.Context, _ *envconf.Config) (context.Context, error) {
 	_, labUp := ctx.Value(labKey{}).(lab.Lab)
-	values := append(labSecrets.Values(), canaries...)
+	values := labSecrets.Values()
 	values = append(values, rootToken)
 	demo, err := fixtures.DemoSecret()
 	if err != nil {

@@ -34,9 +34,10 @@ func secretCanary(ctx context.Context, _ *envconf.Config) (context.Context, erro
 			values = append(values, string(v))
 		}
 	}
-	// A lab that came up made at least a root token and its own passwords; fewer values would
-	// prove nothing. After a failed bring-up, search for whatever it made.
-	if labUp && (len(values) < 6 || rootToken == "") {
+	// A lab that came up made its root token and the demo's password and DSN at least; with
+	// fewer values the search would prove nothing. After a failed bring-up, search for
+	// whatever it made.
+	if labUp && (len(values) < 3 || rootToken == "") {
 		return ctx, fmt.Errorf("secret canary: only %d secret values known; it would prove nothing", len(values))
 	}
 	time.Sleep(300 * time.Millisecond) // let the output tee catch up

@@ -274,14 +274,13 @@ func printUsage(w io.Writer, s *labstate.State) {
 	fmt.Fprintf(w, `
 Lab %q is up (backend %s, Vault %s). Use it from any shell:
 
-  export KUBECONFIG=%s
-  export VAULT_ADDR=%s
-  export VAULT_TOKEN="$(cat %s)"   # Vault's root token: kept in that 0600 file, never printed
-
+`, s.Name, s.Backend, s.VaultMode)
+	printExports(w, s, "   # Vault's root token: kept in that 0600 file, never printed")
+	fmt.Fprint(w, `
   kubectl get namespaces
   kubectl get crd | grep external-secrets
   vault status
-`, s.Name, s.Backend, s.VaultMode, s.Kubeconfig, s.VaultAddr, s.RootTokenFile)
+`)
 	if len(s.VaultAddrs) > 1 {
 		fmt.Fprintf(w, "  vault operator raft list-peers          # Vault nodes: %s\n", strings.Join(s.VaultAddrs, " "))
 	}
@@ -343,7 +342,20 @@ func labServe(ctx context.Context, args []string) error {
 	}); ok {
 		s.Processes, s.Containers, s.KeysFile = r.Records(), r.ContainerIDs(), r.KeysFile()
 	}
+	if f.backend == lab.BackendEmbedded { // the CLIs the printed commands use; kind: the learner's own
+		b := &build.Builder{CacheDir: f.cacheDir, Progress: os.Stdout}
+		if s.BinDir, err = linkCLIs(ctx, b, f.versions, dir); err != nil {
+			s.Phase, s.Error = labstate.PhaseFailed, err.Error()
+			_ = labstate.Save(s)
+			return err
+		}
+	}
 	if f.tour {
+		if s.DemoSecretFile, err = writeDemoSecret(dir); err != nil {
+			s.Phase, s.Error = labstate.PhaseFailed, err.Error()
+			_ = labstate.Save(s)
+			return err
+		}
 		fmt.Println("lab: setting up chapter 05: bookstore, Vault configuration, the swap")
 		url, err := setUpChapter05(ctx, l, os.Stdout)
 		if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/secretslab/secretslab/internal/labstate"
 	"github.com/secretslab/secretslab/internal/proc"
@@ -17,7 +19,8 @@ import (
 // The lifecycle a learner goes through, as `make lab BACKEND=embedded` runs it (the tour, the
 // bookstore binary given by a relative path): `lab up` returns with chapter 05 set up and the
 // catalog answering at the printed URL, `lab status` sees it from another process, `lab down`
-// leaves no process, port or directory behind.
+// leaves no process, port or directory behind. Every command lab up prints (usage and tour)
+// works, in a shell that has only the printed exports, with the lab's own kubectl and vault.
 func TestLabUpStatusDownFromSeparateProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the lab lifecycle test starts the whole embedded lab")
@@ -73,7 +76,7 @@ func TestLabUpStatusDownFromSeparateProcesses(t *testing.T) {
 	if strings.Contains(up, string(token)) {
 		t.Fatal("lab up printed the root token")
 	}
-	if s.CatalogURL == "" || !strings.Contains(up, "curl -s "+s.CatalogURL+"/books") {
+	if s.CatalogURL == "" || !strings.Contains(up, "curl -fsS "+s.CatalogURL+"/books") {
 		t.Fatalf("the tour does not print the catalog URL %q:\n%s", s.CatalogURL, up)
 	}
 	resp, err := http.Get(s.CatalogURL + "/books")
@@ -86,6 +89,7 @@ func TestLabUpStatusDownFromSeparateProcesses(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &books) != nil || len(books) == 0 {
 		t.Fatalf("GET %s/books: %s, %d bytes, %d books", s.CatalogURL, resp.Status, len(body), len(books))
 	}
+	runPrintedCommands(t, up, workDir, s)
 	records := append([]proc.Record{s.Supervisor}, s.Processes...)
 	if len(records) < 7 {
 		t.Fatalf("state lists %d processes, want supervisor + 6 components", len(records))
@@ -112,6 +116,80 @@ func TestLabUpStatusDownFromSeparateProcesses(t *testing.T) {
 	}
 }
 
+// printedCommands parses what lab up printed: the export lines, and the commands (indented
+// lines that start with kubectl, vault or curl), in order.
+func printedCommands(out string) (exports, cmds []string) {
+	for _, l := range strings.Split(out, "\n") {
+		c := strings.TrimSpace(l)
+		switch {
+		case strings.HasPrefix(c, "export "):
+			exports = append(exports, c)
+		case c != l && (strings.HasPrefix(c, "kubectl ") || strings.HasPrefix(c, "vault ") || strings.HasPrefix(c, "curl ")):
+			cmds = append(cmds, c)
+		}
+	}
+	return exports, cmds
+}
+
+// runPrintedCommands runs each printed command with bash, after the printed exports, in
+// workDir, as a learner would paste them. Their output may hold values (a username): it
+// is never logged, only a failing command, its exit code and how much it wrote to stderr.
+func runPrintedCommands(t *testing.T, up, workDir string, s *labstate.State) {
+	t.Helper()
+	for _, tool := range []string{"bash", "curl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("running the printed commands needs %s: %v", tool, err)
+		}
+	}
+	exports, cmds := printedCommands(up)
+	if len(exports) == 0 || len(cmds) < 15 {
+		t.Fatalf("lab up printed %d exports and %d commands; want the exports and the tour's commands:\n%s", len(exports), len(cmds), up)
+	}
+	if s.BinDir == "" || !strings.HasPrefix(exports[0], "export PATH="+s.BinDir+":") {
+		t.Fatalf("the first export should put the lab's CLIs (%q) on PATH: %q", s.BinDir, exports[0])
+	}
+	var env []string // the learner's shell, without a lab of its own
+	for _, e := range os.Environ() {
+		switch k, _, _ := strings.Cut(e, "="); k {
+		case "KUBECONFIG", "VAULT_ADDR", "VAULT_TOKEN", "BASH_ENV", "ENV":
+		default:
+			env = append(env, e)
+		}
+	}
+	prelude := "set -o pipefail\n" + strings.Join(exports, "\n") + "\n"
+	bash := func(cmd string) (stdout string, code, stderrLen int) {
+		c := exec.Command("bash", "--noprofile", "--norc", "-c", prelude+cmd)
+		c.Dir, c.Env = workDir, env
+		var o, e strings.Builder
+		c.Stdout, c.Stderr = &o, &e
+		err := c.Run()
+		var ee *exec.ExitError
+		switch {
+		case errors.As(err, &ee):
+			code = ee.ExitCode()
+		case err != nil:
+			t.Fatalf("run bash: %v", err)
+		}
+		return o.String(), code, e.Len()
+	}
+	// the commands run the lab's CLIs, not some kubectl or vault of the host's
+	if where, code, _ := bash("command -v kubectl vault"); code != 0 ||
+		where != filepath.Join(s.BinDir, "kubectl")+"\n"+filepath.Join(s.BinDir, "vault")+"\n" {
+		t.Fatalf("after the exports, kubectl and vault are %q (exit %d); want the links in %s", where, code, s.BinDir)
+	}
+	for _, cmd := range cmds {
+		start := time.Now()
+		if _, code, errLen := bash(cmd); code != 0 {
+			t.Errorf("printed command failed: exit %d, %d bytes on stderr (output not shown: it may hold values):\n  %s", code, errLen, cmd)
+		} else {
+			t.Logf("ok (%s): %s", time.Since(start).Round(time.Millisecond), cmd)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
 func TestUnknownBackendAndKindWithoutDockerGetOneClearError(t *testing.T) {
 	t.Setenv("SECRETSLAB_STATE_DIR", t.TempDir())
 	t.Setenv("DOCKER_HOST", "unix://"+t.TempDir()+"/no-docker.sock")
@@ -119,6 +197,49 @@ func TestUnknownBackendAndKindWithoutDockerGetOneClearError(t *testing.T) {
 		err := labUp(t.Context(), []string{"--backend", backend, "--name", "x"})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("--backend %s: want an error containing %q, got %v", backend, want, err)
+		}
+	}
+}
+
+// What lab up prints for each backend, without a lab: the embedded backend's commands put
+// the lab's CLIs first on PATH and ask for no pods (it has none); kind keeps its pods and
+// brings its own CLIs. Paths that need quoting are quoted.
+func TestPrintedCommandsPerBackend(t *testing.T) {
+	for _, c := range []struct {
+		backend, binDir string
+		want, notWant   []string
+	}{
+		{"embedded", "/state/my lab/bin", []string{"  export PATH='/state/my lab/bin':$PATH", "kubectl get svc,serviceaccounts,configmaps,secrets -n bookstore"}, []string{"pods"}},
+		{"kind", "", []string{"kubectl get pods,svc -n bookstore"}, []string{"export PATH="}},
+	} {
+		s := &labstate.State{Name: "x", Backend: c.backend, VaultMode: "dev", Kubeconfig: "/state/my lab/kubeconfig",
+			VaultAddr: "http://127.0.0.1:8200", RootTokenFile: "/state/my lab/root-token", CatalogURL: "http://127.0.0.1:9000",
+			BinDir: c.binDir, DemoSecretFile: "/state/my lab/16-db-credentials.yaml", Tour: true}
+		var b strings.Builder
+		printUsage(&b, s)
+		printTour(&b, s)
+		out := b.String()
+		exports, cmds := printedCommands(out)
+		if c.binDir != "" && !strings.HasPrefix(exports[0], "export PATH=") {
+			t.Errorf("%s: the first export is %q, want PATH", c.backend, exports[0])
+		}
+		for _, want := range append(c.want, `export VAULT_TOKEN="$(cat '/state/my lab/root-token')"`,
+			"kubectl apply --server-side -f '/state/my lab/16-db-credentials.yaml'", "curl -fsS http://127.0.0.1:9000/books") {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: output lacks %q:\n%s", c.backend, want, out)
+			}
+		}
+		for _, cmd := range cmds {
+			for _, no := range c.notWant {
+				if strings.Contains(cmd, no) {
+					t.Errorf("%s: command %q has %q", c.backend, cmd, no)
+				}
+			}
+		}
+		for _, e := range exports {
+			if c.binDir == "" && strings.HasPrefix(e, "export PATH=") {
+				t.Errorf("%s: %q", c.backend, e)
+			}
 		}
 	}
 }

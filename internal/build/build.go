@@ -1,5 +1,5 @@
 // Package build builds the lab's components (vault, ESO, etcd, kube-apiserver,
-// kube-controller-manager) from their Go modules, once per version, into a cache. The
+// kube-controller-manager, and kubectl for the learner) from their Go modules, once per version, into a cache. The
 // recipes are those of the offline lab's build-binaries.sh (see its BUILDS.md), with the same
 // flags, so that the shared Go build cache is reused.
 package build
@@ -41,9 +41,10 @@ var (
 )
 
 // Ensure returns the path of component's binary at version, building it first if the cache
-// lacks it. Component names: vault, eso, etcd, kube-apiserver, kube-controller-manager.
-// The variables VAULT_BIN, ESO_BIN, ETCD_BIN, KUBE_APISERVER_BIN and
-// KUBE_CONTROLLER_MANAGER_BIN, when set, name a prebuilt binary to use instead.
+// lacks it. Component names: vault, eso, etcd, kube-apiserver, kube-controller-manager,
+// kubectl. The variables VAULT_BIN, ESO_BIN, ETCD_BIN, KUBE_APISERVER_BIN,
+// KUBE_CONTROLLER_MANAGER_BIN and KUBECTL_BIN, when set, name a prebuilt binary to use
+// instead.
 func (b *Builder) Ensure(ctx context.Context, component, version string) (string, error) {
 	r, ok := recipes[component]
 	if !ok {
@@ -252,15 +253,21 @@ func (b *Builder) build(ctx context.Context, dir string, r *recipe, component, d
 	if r.tags != "" {
 		args = append(args, "-tags", r.tags)
 	}
+	pkgs, bins := r.pkgs, r.bins
 	outs := []string{filepath.Join(tmp, r.bins[0])}
 	o := outs[0]
 	if len(r.pkgs) > 1 { // go build -o DIR/ names each binary after its package
-		o, outs = tmp+"/", nil
-		for _, p := range r.pkgs {
-			outs = append(outs, filepath.Join(tmp, filepath.Base(p)))
+		// only those the cache lacks: a binary added to the recipe (kubectl) or one lost
+		// does not relink the others
+		pkgs, bins, outs, o = nil, nil, nil, tmp+"/"
+		for i, p := range r.pkgs {
+			if !isExecutable(filepath.Join(dir, "bin", r.bins[i]+"-"+disp)) {
+				pkgs, bins = append(pkgs, p), append(bins, r.bins[i])
+				outs = append(outs, filepath.Join(tmp, filepath.Base(p)))
+			}
 		}
 	}
-	args = append(append(args, "-ldflags", "-s -w "+ld, "-o", o), r.pkgs...)
+	args = append(append(args, "-ldflags", "-s -w "+ld, "-o", o), pkgs...)
 	stop := b.ticker(label)
 	err = b.goCmd(ctx, src, logf, logf, logf, args...)
 	stop()
@@ -268,7 +275,7 @@ func (b *Builder) build(ctx context.Context, dir string, r *recipe, component, d
 		return fail("compiling", err)
 	}
 	for i, o := range outs {
-		if err := os.Rename(o, filepath.Join(dir, "bin", r.bins[i]+"-"+disp)); err != nil {
+		if err := os.Rename(o, filepath.Join(dir, "bin", bins[i]+"-"+disp)); err != nil {
 			return fmt.Errorf("%s: %w", label, err)
 		}
 	}

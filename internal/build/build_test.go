@@ -186,6 +186,7 @@ func TestCacheHitDoesNotRunGo(t *testing.T) {
 		{"vault", "v1.17.2", "vault-1.17.2"}, // the module tag form maps to the same file
 		{"eso", "0.10.4", "eso-v0.10.4"},
 		{"kube-controller-manager", "v1.31.14", "kube-controller-manager-v1.31.14"},
+		{"kubectl", "v1.31.14", "kubectl-v1.31.14"},
 	} {
 		want := filepath.Join(b.CacheDir, "bin", c.file)
 		writeExec(t, want)
@@ -253,7 +254,7 @@ func TestWaitsForTheLockThenUsesTheOtherBuild(t *testing.T) {
 	}
 }
 
-func TestBuildsBothKubeBinariesWithOneGoBuild(t *testing.T) {
+func TestBuildsTheKubeBinariesWithOneGoBuild(t *testing.T) {
 	b, calls, progress := fake(t, "proxy")
 	t.Setenv("FAKE_GO_OK", "v1.31.14")
 	up := upstreamMod{Go: "1.22.0"}
@@ -270,9 +271,11 @@ func TestBuildsBothKubeBinariesWithOneGoBuild(t *testing.T) {
 		t.Fatalf("path %s, want %s", p, want)
 	}
 	before := readCalls(t, calls)
-	p2, err := b.Ensure(context.Background(), "kube-apiserver", "v1.31.14")
-	if err != nil || p2 != filepath.Join(b.CacheDir, "bin", "kube-apiserver-v1.31.14") {
-		t.Fatalf("second component: %q, %v", p2, err)
+	for _, c := range []string{"kube-apiserver", "kubectl"} {
+		p2, err := b.Ensure(context.Background(), c, "v1.31.14")
+		if err != nil || p2 != filepath.Join(b.CacheDir, "bin", c+"-v1.31.14") {
+			t.Fatalf("%s: %q, %v", c, p2, err)
+		}
 	}
 	if after := readCalls(t, calls); after != before {
 		t.Fatalf("the second component was built again: %s", strings.TrimPrefix(after, before))
@@ -284,7 +287,7 @@ func TestBuildsBothKubeBinariesWithOneGoBuild(t *testing.T) {
 		"mod tidy",
 		"build -trimpath -tags selinux,notest -ldflags -s -w  -X k8s.io/component-base/version.gitVersion=v1.31.14 -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=31",
 		"-X k8s.io/client-go/pkg/version.gitTreeState=clean -o " + filepath.Join(b.CacheDir, "bin") + "/.build-kubernetes-v1.31.14-",
-		"/ k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager\n",
+		"/ k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl\n",
 	} {
 		if !strings.Contains(before, want) {
 			t.Errorf("calls lack %q:\n%s", want, before)
@@ -303,7 +306,7 @@ func TestBuildsBothKubeBinariesWithOneGoBuild(t *testing.T) {
 	pr := progress.String()
 	for _, want := range []string{
 		"build: kube-controller-manager v1.31.14: resolving modules (first build only;",
-		"build: kube-controller-manager v1.31.14: compiling (cold: about 8 min;",
+		"build: kube-controller-manager v1.31.14: compiling (cold: about 11 min;",
 		"build: kube-controller-manager v1.31.14: ready at " + p + " (took ",
 	} {
 		if !strings.Contains(pr, want) {
@@ -319,8 +322,31 @@ func TestBuildsBothKubeBinariesWithOneGoBuild(t *testing.T) {
 	if _, err := b.Ensure(context.Background(), "kube-controller-manager", "v1.31.14"); err != nil {
 		t.Fatal(err)
 	}
-	if again := strings.TrimPrefix(readCalls(t, calls), before); strings.Contains(again, "mod tidy") || !strings.Contains(again, "build -trimpath") {
+	again := strings.TrimPrefix(readCalls(t, calls), before)
+	if strings.Contains(again, "mod tidy") || !strings.Contains(again, "build -trimpath") {
 		t.Errorf("rebuild: want go build without tidy, got:\n%s", again)
+	}
+	// only the lost binary is compiled: the cached ones are not relinked
+	if !strings.HasSuffix(again, "/ k8s.io/kubernetes/cmd/kube-controller-manager\n") {
+		t.Errorf("rebuild of kube-controller-manager: want a go build of it alone, got:\n%s", again)
+	}
+
+	// a recipe that gained a binary (kubectl, next to cached kube-apiserver and
+	// kube-controller-manager) resolves again and compiles only the new one
+	os.Remove(filepath.Join(b.CacheDir, "bin", "kubectl-v1.31.14"))
+	os.WriteFile(filepath.Join(b.CacheDir, "src", "kubernetes-v1.31.14", ".recipe"), []byte("an older recipe\n"), 0o644)
+	before = readCalls(t, calls)
+	if p, err := b.Ensure(context.Background(), "kubectl", "v1.31.14"); err != nil || filepath.Base(p) != "kubectl-v1.31.14" {
+		t.Fatalf("kubectl: %q, %v", p, err)
+	}
+	again = strings.TrimPrefix(readCalls(t, calls), before)
+	if !strings.Contains(again, "mod tidy") || !strings.HasSuffix(again, "/ k8s.io/kubernetes/cmd/kubectl\n") {
+		t.Errorf("kubectl added: want tidy and a go build of kubectl alone, got:\n%s", again)
+	}
+	for _, c := range []string{"kube-apiserver", "kube-controller-manager", "kubectl"} {
+		if !isExecutable(filepath.Join(b.CacheDir, "bin", c+"-v1.31.14")) {
+			t.Errorf("%s is not in the cache", c)
+		}
 	}
 }
 

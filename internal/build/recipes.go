@@ -53,10 +53,10 @@ var (
 	}
 	kubeRecipe = &recipe{
 		build: "kubernetes", module: "k8s.io/kubernetes",
-		pkgs: []string{"k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager"},
-		bins: []string{"kube-apiserver", "kube-controller-manager"},
+		pkgs: []string{"k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager", "k8s.io/kubernetes/cmd/kubectl"},
+		bins: []string{"kube-apiserver", "kube-controller-manager", "kubectl"}, // kubectl: the learner's CLI (embedded lab: STATE/bin)
 		tags: "selinux,notest", versionEnv: "KUBERNETES_VERSION",
-		resolveETA: "about 30 s", compileETA: "cold: about 8 min; 2 binaries, 180 MB",
+		resolveETA: "about 30 s", compileETA: "cold: about 11 min; 3 binaries, 240 MB",
 		ldflags: kubeLdflags,
 	}
 )
@@ -68,6 +68,7 @@ var recipes = map[string]*recipe{
 	"etcd":                    etcdRecipe,
 	"kube-apiserver":          kubeRecipe,
 	"kube-controller-manager": kubeRecipe,
+	"kubectl":                 kubeRecipe,
 }
 
 // binEnv names the variable that points a component at a prebuilt binary.
@@ -77,6 +78,7 @@ var binEnv = map[string]string{
 	"etcd":                    "ETCD_BIN",
 	"kube-apiserver":          "KUBE_APISERVER_BIN",
 	"kube-controller-manager": "KUBE_CONTROLLER_MANAGER_BIN",
+	"kubectl":                 "KUBECTL_BIN",
 }
 
 func componentNames() []string {

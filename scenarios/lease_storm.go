@@ -31,12 +31,19 @@ func leaseStorm() Scenario {
 				if err != nil {
 					return fmt.Errorf("credential %d: %w", i+1, err)
 				}
+				if s == nil {
+					return fmt.Errorf("credential %d: %s/creds/%s returned nothing", i+1, mount, role)
+				}
 				if p, ok := s.Data["password"].(string); ok {
 					e.Lab.Secrets().Add(p)
 				}
 			}
 			r.Figure("mint-seconds", since(start))
-			n, err := e.countRoles(ctx, "v-%")
+			pattern, err := e.mintedRolePattern(ctx)
+			if err != nil {
+				return err
+			}
+			n, err := e.countRoles(ctx, pattern)
 			if err != nil {
 				return err
 			}
@@ -89,13 +96,17 @@ func leaseStorm() Scenario {
 			if err != nil {
 				return err
 			}
+			pattern, err := e.mintedRolePattern(ctx)
+			if err != nil {
+				return err
+			}
 			start := time.Now()
 			if err := e.Lab.Vault().Sys().RevokePrefixWithContext(ctx, mount+"/creds/"+role); err != nil {
 				return err
 			}
 			left := -1
 			err = waitFor(ctx, "every minted Postgres role to be dropped", e.Timeouts.Revoke, func(ctx context.Context) (bool, error) {
-				n, err := e.countRoles(ctx, "v-%")
+				n, err := e.countRoles(ctx, pattern)
 				left = n
 				return err == nil && n == 0, err
 			})

@@ -18,16 +18,19 @@ func vaultConfig() Scenario {
 			if err != nil {
 				return err
 			}
-			if _, ok := auths["kubernetes/"]; !ok {
+			if a, ok := auths["kubernetes/"]; !ok {
 				if err := v.Sys().EnableAuthWithOptionsWithContext(ctx, "kubernetes", &vault.EnableAuthOptions{Type: "kubernetes"}); err != nil {
 					return err
 				}
+			} else if a.Type != "kubernetes" {
+				return fmt.Errorf("Vault's auth mount kubernetes/ is a %s method, not kubernetes", a.Type)
 			}
 			cfg, err := e.Lab.VaultKubernetesAuthConfig(ctx)
 			if err != nil {
 				return err
 			}
-			_, err = v.Logical().WriteWithContext(ctx, "auth/kubernetes/config", cfg)
+			// The reviewer JWT is not returned by Vault; everything else written is compared.
+			_, err = e.writeChecked(ctx, "auth/kubernetes/config", cfg)
 			return err
 		}},
 		{"policy", "the bookstore-ro policy is written exactly as the fixture says", func(ctx context.Context, e *Env, r *Result) error {
@@ -35,25 +38,16 @@ func vaultConfig() Scenario {
 			if err != nil {
 				return err
 			}
-			v := e.Lab.Vault()
-			if err := v.Sys().PutPolicyWithContext(ctx, name, hcl); err != nil {
-				return err
-			}
-			got, err := v.Sys().GetPolicyWithContext(ctx, name)
-			if err != nil {
-				return err
-			}
-			if strings.TrimSpace(got) != strings.TrimSpace(hcl) {
-				return fmt.Errorf("policy %s reads back differently", name)
-			}
-			return nil
+			// Written as sys/policies/acl/NAME (what PutPolicy does) so that Vault's warnings are seen.
+			_, err = e.writeChecked(ctx, "sys/policies/acl/"+name, map[string]any{"policy": hcl})
+			return err
 		}},
 		{"role", "the Kubernetes auth role is bound to bookstore:bookstore-eso", func(ctx context.Context, e *Env, r *Result) error {
 			name, data, err := authRole()
 			if err != nil {
 				return err
 			}
-			_, err = e.Lab.Vault().Logical().WriteWithContext(ctx, "auth/kubernetes/role/"+name, data)
+			_, err = e.writeChecked(ctx, "auth/kubernetes/role/"+name, data)
 			return err
 		}},
 		{"kv", "the KV v2 value holds the demo Secret's keys", func(ctx context.Context, e *Env, r *Result) error {
@@ -69,9 +63,31 @@ func vaultConfig() Scenario {
 				}
 				data[k] = string(v)
 			}
-			_, err = e.Lab.Vault().KVv2(mount).Put(ctx, path, data)
-			r.Note("%s/%s keys %v", mount, path, keys)
-			return err
+			kv := e.Lab.Vault().KVv2(mount)
+			put, err := kv.Put(ctx, path, data)
+			if err != nil {
+				return err
+			}
+			if put == nil || put.VersionMetadata == nil {
+				return fmt.Errorf("KV put %s/%s returned no version", mount, path)
+			}
+			if put.Raw != nil && len(put.Raw.Warnings) > 0 {
+				return fmt.Errorf("KV put %s/%s: Vault warned: %s", mount, path, e.Lab.Secrets().String(strings.Join(put.Raw.Warnings, "; ")))
+			}
+			version := put.VersionMetadata.Version
+			got, err := kv.GetVersion(ctx, path, version)
+			if err != nil {
+				return fmt.Errorf("read back %s/%s version %d: %w", mount, path, version, err)
+			}
+			if got == nil || got.VersionMetadata == nil || got.VersionMetadata.Version != version {
+				return fmt.Errorf("read back %s/%s: version %d is not there", mount, path, version)
+			}
+			if d := kvDiff(data, got.Data); d != "" {
+				return fmt.Errorf("%s/%s version %d reads back differently: %s", mount, path, version, d)
+			}
+			r.Figure("kv-version", float64(version))
+			r.Note("%s/%s version %d, keys %v, read back", mount, path, version, keys)
+			return nil
 		}},
 		{"login", "a bookstore-eso ServiceAccount token logs in and gets the policy", func(ctx context.Context, e *Env, r *Result) error {
 			if _, err := e.apply(ctx, sec+"05-eso-serviceaccount.yaml"); err != nil {
@@ -129,4 +145,25 @@ func vaultConfig() Scenario {
 			return nil
 		}},
 	}}
+}
+
+// kvDiff compares a KV value written with its read-back: the same keys, each with the same
+// string. It names the keys that differ, never the values.
+func kvDiff(want, got map[string]any) string {
+	var d []string
+	for _, k := range sortedKeys(want) {
+		g, ok := got[k]
+		switch {
+		case !ok:
+			d = append(d, k+" missing")
+		case g != want[k]:
+			d = append(d, k+" differs")
+		}
+	}
+	for _, k := range sortedKeys(got) {
+		if _, ok := want[k]; !ok {
+			d = append(d, k+" not written")
+		}
+	}
+	return strings.Join(d, ", ")
 }

@@ -35,7 +35,11 @@ func TestInterruptedConformanceLeavesNothingBehind(t *testing.T) {
 		}
 	}
 	labTmp := filepath.Join(tmp, "lab")
-	if err := os.Mkdir(labTmp, 0o700); err != nil {
+	if err := os.Mkdir(labTmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// As root, Postgres runs as the postgres user, which must reach its dir under TMPDIR.
+	if err := os.Chmod(tmp, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
@@ -73,8 +77,11 @@ func TestInterruptedConformanceLeavesNothingBehind(t *testing.T) {
 	}()
 	select {
 	case <-started:
+	case output := <-rest:
+		t.Fatalf("the conformance run ended before its first scenario; it printed:\n%s", output)
 	case <-time.After(10 * time.Minute):
-		t.Fatal("timed out after 10m waiting for the conformance run to start its first scenario")
+		cmd.Process.Kill()
+		t.Fatalf("timed out after 10m waiting for the conformance run to start its first scenario; it printed:\n%s", <-rest)
 	}
 	time.Sleep(2 * time.Second) // in the middle of baseline
 	interrupted := time.Now()

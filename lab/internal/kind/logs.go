@@ -50,12 +50,13 @@ func (l *Lab) exportLogs() {
 	set := &redact.Set{}
 	set.Add(l.secrets.Values()...)
 	dir := filepath.Join(l.artifacts, logsDir)
+	start := time.Now()
 	s, err := exportLogs(ctx, l.kube, set, dir)
 	if err != nil {
 		l.say("exporting the cluster's logs to %s: %v", dir, err)
 		return
 	}
-	l.say("cluster logs exported to %s (redacted): %s", dir, s)
+	l.say("cluster logs exported to %s in %s (redacted): %s", dir, time.Since(start).Round(time.Millisecond), s)
 }
 
 // exportSummary counts what exportLogs wrote.

@@ -57,7 +57,7 @@ conformance: build
 	rm -rf $(ARTIFACTS_DIR) && mkdir -p $(ARTIFACTS_DIR)
 	set -a && eval "$$($(BIN) build --env)" && \
 	  ARTIFACTS_DIR=$(ARTIFACTS_DIR) REPORT_DIR=$(REPORT_DIR) BACKEND=$(if $(filter auto,$(BACKEND)),kind,$(BACKEND)) HA=$(HA) \
-	  $(GO) test $(GOTEST_FLAGS) -count=1 -v ./e2e -args $(if $(LABELS),--labels "$(LABELS)")
+	  $(GO) test $(GOTEST_FLAGS) -v -run '^TestConformance$$' ./e2e -args $(if $(LABELS),--labels "$(LABELS)")
 
 ## test-unit: only the tests that need no component binaries
 test-unit:

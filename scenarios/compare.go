@@ -10,7 +10,7 @@ import (
 )
 
 // DiffData compares two Secrets' data. It returns "" when both hold the same keys with the
-// same bytes; otherwise one line per differing key with lengths and SHA-256 prefixes, never
+// same bytes; otherwise one line per differing key with lengths and keyed fingerprints, never
 // the values. Labels and annotations are not data, so ESO's own are ignored by design.
 func DiffData(want, got map[string][]byte) string {
 	keys := map[string]bool{}

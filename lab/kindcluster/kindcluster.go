@@ -191,9 +191,11 @@ func (c *Cluster) WaitForControlPlane(ctx context.Context, client klient.Client)
 	}
 }
 
-// ExportLogs implements support.E2EClusterProvider (kind export logs).
+// ExportLogs implements support.E2EClusterProvider by refusing: kind's raw export copies
+// every container log unredacted (Vault's dev banner prints the root token). The kind lab
+// exports pod logs and events through its redactor on Close instead.
 func (c *Cluster) ExportLogs(_ context.Context, dest string) error {
-	return c.provider.CollectLogs(c.name, dest)
+	return fmt.Errorf("kind's raw log export would write secret values unredacted to %s; the lab exports redacted logs on Close", dest)
 }
 
 // Destroy implements support.E2EClusterProvider: deletes the cluster if it exists.

@@ -79,7 +79,7 @@ var _ lab.Lab = (*Lab)(nil)
 // Up creates (or reuses) the cluster and installs everything. On failure it exports the
 // cluster's logs, redacted, to the artifacts dir and removes what it created (Close).
 func Up(ctx context.Context, opts lab.Options) (_ *Lab, err error) {
-	l := &Lab{opts: opts, secrets: &redact.Set{}, progress: opts.Progress, workloads: map[string]*workload{}}
+	l := &Lab{opts: opts, secrets: lab.SecretsOf(opts), progress: opts.Progress, workloads: map[string]*workload{}}
 	if l.progress == nil {
 		l.progress = io.Discard
 	}

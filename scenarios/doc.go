@@ -15,7 +15,8 @@
 //
 // The engine is apart from them: runner.go (Scenario, Check, Result, Runner), env.go (Env,
 // the State scenarios hand on, Timeouts, Requirements, Defer), helpers.go (fixtures applied
-// to this lab, waits, logins).
+// to this lab, waits, logins), vault_checks.go (Vault writes read back, leases) and
+// postgres_checks.go (refused logins, the roles Vault mints).
 //
 // To add a scenario: copy rotation.go to NAME.go, give it its Name, Needs (scenarios that
 // must run first), Requires (e.g. VaultHA) and Checks; register every cleanup with e.Defer

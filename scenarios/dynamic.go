@@ -146,7 +146,7 @@ func (e *Env) configureDatabaseEngine(ctx context.Context) error {
 }
 
 func (e *Env) queryBooks(ctx context.Context, user, pass string) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, e.Timeouts.Login)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, e.Lab.PostgresDSN(user, pass, string(e.State.Demo["POSTGRES_DB"])))
 	if err != nil {
@@ -162,7 +162,7 @@ func (e *Env) queryBooks(ctx context.Context, user, pass string) (int, error) {
 
 // countRoles counts Postgres roles matching the LIKE pattern (likeEscape a plain name).
 func (e *Env) countRoles(ctx context.Context, pattern string) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, e.Timeouts.Login)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, e.Lab.PostgresDSN(string(e.State.Demo["POSTGRES_USER"]), string(e.State.Demo["POSTGRES_PASSWORD"]), string(e.State.Demo["POSTGRES_DB"])))
 	if err != nil {
@@ -461,7 +461,7 @@ func (e *Env) credentialLease(ctx context.Context, user string, applied time.Tim
 
 // roleValidUntil is the Postgres role's VALID UNTIL (zero if none), and whether the role exists.
 func (e *Env) roleValidUntil(ctx context.Context, user string) (time.Time, bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, e.Timeouts.Login)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, e.Lab.PostgresDSN(string(e.State.Demo["POSTGRES_USER"]), string(e.State.Demo["POSTGRES_PASSWORD"]), string(e.State.Demo["POSTGRES_DB"])))
 	if err != nil {

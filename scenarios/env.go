@@ -46,6 +46,7 @@ type Timeouts struct {
 	Rejoin   time.Duration // a restarted node to be a healthy voter again; a whole-cluster restart
 	Revoke   time.Duration // revoked leases' Postgres roles to be dropped
 	Cleanup  time.Duration // one deferred cleanup
+	Login    time.Duration // one Postgres login and query
 }
 
 // DefaultTimeouts fit a 2-core machine.
@@ -53,6 +54,7 @@ func DefaultTimeouts() Timeouts {
 	return Timeouts{
 		Sync: 2 * time.Minute, Gone: time.Minute, Serve: time.Minute, Voters: 2 * time.Minute,
 		Failover: 2 * time.Minute, Rejoin: 3 * time.Minute, Revoke: 2 * time.Minute, Cleanup: 3 * time.Minute,
+		Login: 10 * time.Second,
 	}
 }
 
@@ -61,7 +63,7 @@ func (t Timeouts) Scale(f float64) Timeouts {
 	if f <= 0 {
 		return t
 	}
-	for _, d := range []*time.Duration{&t.Sync, &t.Gone, &t.Serve, &t.Voters, &t.Failover, &t.Rejoin, &t.Revoke, &t.Cleanup} {
+	for _, d := range []*time.Duration{&t.Sync, &t.Gone, &t.Serve, &t.Voters, &t.Failover, &t.Rejoin, &t.Revoke, &t.Cleanup, &t.Login} {
 		*d = time.Duration(float64(*d) * f)
 	}
 	return t

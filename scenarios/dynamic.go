@@ -493,7 +493,8 @@ func (e *Env) setESOTokenTTL(ctx context.Context, ttl time.Duration) (time.Durat
 	for k, v := range data {
 		short[k] = v
 	}
-	short["ttl"] = ttl.String()
+	delete(short, "ttl") // the older alias; token_ttl is Vault's name
+	short["token_ttl"] = ttl.String()
 	path := "auth/kubernetes/role/" + name
 	e.Defer("restore "+path+" as the fixture says", func(ctx context.Context) error {
 		_, err := e.Lab.Vault().Logical().WriteWithContext(ctx, path, data)

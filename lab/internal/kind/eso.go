@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/chart"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -42,7 +43,7 @@ func (l *Lab) installESO(ctx context.Context, ch *chart.Chart) error {
 	if len(served) == 0 {
 		return fmt.Errorf("the external-secrets chart installed no CRDs (a chart taken from git lacks its generated CRD templates): pass --eso-crds with the CRD bundle of that version (deploy/crds/bundle.yaml)")
 	}
-	if err := l.waitWebhook(ctx); err != nil {
+	if err := l.waitWebhook(ctx, served[0]); err != nil {
 		return err
 	}
 	l.say("external-secrets ready in %s", time.Since(start).Round(time.Second))
@@ -50,19 +51,29 @@ func (l *Lab) installESO(ctx context.Context, ch *chart.Chart) error {
 }
 
 // waitWebhook waits until ESO's validating webhook answers: a server-side dry-run create of a
-// SecretStore goes through the webhook and succeeds only when it serves.
-func (l *Lab) waitWebhook(ctx context.Context) error {
+// SecretStore, in the version the cluster prefers, goes through the webhook and succeeds
+// only when it serves. A SecretStore that version does not serve fails at once.
+func (l *Lab) waitWebhook(ctx context.Context, version string) error {
 	store := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "external-secrets.io/v1beta1", "kind": "SecretStore",
+		"apiVersion": "external-secrets.io/" + version, "kind": "SecretStore",
 		"metadata": map[string]any{"name": "secretslab-webhook-probe", "namespace": "default"},
 		"spec": map[string]any{"provider": map[string]any{"vault": map[string]any{
 			"server": "http://vault.vault.svc:8200", "path": "secret", "version": "v2",
 			"auth": map[string]any{"tokenSecretRef": map[string]any{"name": "none", "key": "token"}},
 		}}},
 	}}
-	res := schema.GroupVersionResource{Group: "external-secrets.io", Version: "v1beta1", Resource: "secretstores"}
-	return proc.WaitFor(ctx, "the ESO webhook to serve (dry-run SecretStore create)", 3*time.Minute, time.Second, nil, func(ctx context.Context) (bool, error) {
+	res := schema.GroupVersionResource{Group: "external-secrets.io", Version: version, Resource: "secretstores"}
+	var notServed error
+	err := proc.WaitFor(ctx, "the ESO webhook to serve (dry-run SecretStore "+version+" create)", 3*time.Minute, time.Second, nil, func(ctx context.Context) (bool, error) {
 		_, err := l.dyn.Resource(res).Namespace("default").Create(ctx, store, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if apierrors.IsNotFound(err) {
+			notServed = fmt.Errorf("external-secrets.io/%s does not serve secretstores: %w", version, err)
+			return true, nil
+		}
 		return err == nil, err
 	})
+	if notServed != nil {
+		return notServed
+	}
+	return err
 }

@@ -22,6 +22,8 @@ const usage = `usage: secretslab COMMAND
   versions     print the versions in use (pinned, with overrides)
   report render FILE.json [--out DIR]
                re-render junit.xml, report.md and report.html from a report.json
+  report diff BASELINE.json CANDIDATE.json [--out DIR] [--noise PCT]
+               compare two runs into diff.json/.md/.html; exits non-zero on a regression
 
 Run "secretslab COMMAND -h" for the flags of a command.
 `

@@ -357,13 +357,12 @@ func labServe(ctx context.Context, args []string) error {
 			return err
 		}
 		fmt.Println("lab: setting up chapter 05: bookstore, Vault configuration, the swap")
-		url, err := setUpChapter05(ctx, l, os.Stdout)
-		if err != nil {
+		if err := setUpChapter05(ctx, l, os.Stdout, s); err != nil {
 			s.Phase, s.Error = labstate.PhaseFailed, l.Secrets().String(err.Error())
 			_ = labstate.Save(s)
 			return err
 		}
-		s.Tour, s.CatalogURL = true, url
+		s.Tour = true
 	}
 	s.Phase = labstate.PhaseReady
 	if err := labstate.Save(s); err != nil {

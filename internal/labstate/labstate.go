@@ -33,6 +33,10 @@ type State struct {
 	Cluster        string        `json:"cluster,omitempty"` // a kind cluster this lab created: deleted on down
 	Tour           bool          `json:"tour,omitempty"`    // chapter 05 was set up
 	CatalogURL     string        `json:"catalogURL,omitempty"`
+	// What the tour's setup observed: the external-secrets.io versions served, and for each
+	// check that tests a chapter claim, whether the claim held on this lab.
+	ESOServed []string        `json:"esoServed,omitempty"`
+	Claims    map[string]bool `json:"claims,omitempty"`
 	Kubeconfig     string        `json:"kubeconfig,omitempty"`
 	VaultAddr      string        `json:"vaultAddr,omitempty"`
 	VaultAddrs     []string      `json:"vaultAddrs,omitempty"`

@@ -22,30 +22,30 @@ const (
 
 // State is the content of state.json.
 type State struct {
-	Name           string        `json:"name"`
-	Backend        string        `json:"backend"`
-	VaultMode      string        `json:"vaultMode"`
-	Phase          string        `json:"phase"`
-	Error          string        `json:"error,omitempty"`
-	Supervisor     proc.Record   `json:"supervisor"`
-	Processes      []proc.Record `json:"processes,omitempty"`
-	Containers     []string      `json:"containers,omitempty"`
-	Cluster        string        `json:"cluster,omitempty"` // a kind cluster this lab created: deleted on down
-	Tour           bool          `json:"tour,omitempty"`    // chapter 05 was set up
-	CatalogURL     string        `json:"catalogURL,omitempty"`
+	Name       string        `json:"name"`
+	Backend    string        `json:"backend"`
+	VaultMode  string        `json:"vaultMode"`
+	Phase      string        `json:"phase"`
+	Error      string        `json:"error,omitempty"`
+	Supervisor proc.Record   `json:"supervisor"`
+	Processes  []proc.Record `json:"processes,omitempty"`
+	Containers []string      `json:"containers,omitempty"`
+	Cluster    string        `json:"cluster,omitempty"` // a kind cluster this lab created: deleted on down
+	Tour       bool          `json:"tour,omitempty"`    // chapter 05 was set up
+	CatalogURL string        `json:"catalogURL,omitempty"`
 	// What the tour's setup observed: the external-secrets.io versions served, and for each
 	// check that tests a chapter claim, whether the claim held on this lab.
-	ESOServed []string        `json:"esoServed,omitempty"`
-	Claims    map[string]bool `json:"claims,omitempty"`
-	Kubeconfig     string        `json:"kubeconfig,omitempty"`
-	VaultAddr      string        `json:"vaultAddr,omitempty"`
-	VaultAddrs     []string      `json:"vaultAddrs,omitempty"`
-	RootTokenFile  string        `json:"rootTokenFile,omitempty"`
-	KeysFile       string        `json:"keysFile,omitempty"`
-	ArtifactsDir   string        `json:"artifactsDir,omitempty"`
-	BinDir         string        `json:"binDir,omitempty"`         // embedded: kubectl and vault for the learner's PATH (links into the build cache)
-	DemoSecretFile string        `json:"demoSecretFile,omitempty"` // tour: raw-manifests/16-db-credentials.yaml copied here, for the revert step
-	Dir            string        `json:"dir"`
+	ESOServed      []string        `json:"esoServed,omitempty"`
+	Claims         map[string]bool `json:"claims,omitempty"`
+	Kubeconfig     string          `json:"kubeconfig,omitempty"`
+	VaultAddr      string          `json:"vaultAddr,omitempty"`
+	VaultAddrs     []string        `json:"vaultAddrs,omitempty"`
+	RootTokenFile  string          `json:"rootTokenFile,omitempty"`
+	KeysFile       string          `json:"keysFile,omitempty"`
+	ArtifactsDir   string          `json:"artifactsDir,omitempty"`
+	BinDir         string          `json:"binDir,omitempty"`         // embedded: kubectl and vault for the learner's PATH (links into the build cache)
+	DemoSecretFile string          `json:"demoSecretFile,omitempty"` // tour: raw-manifests/16-db-credentials.yaml copied here, for the revert step
+	Dir            string          `json:"dir"`
 }
 
 // Dir is where lab name keeps its state: $SECRETSLAB_STATE_DIR/NAME, else

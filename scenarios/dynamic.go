@@ -529,26 +529,18 @@ func (e *Env) cleanupDynamic(ctx context.Context, r *Result) error {
 	if err := e.Kube.Delete(ctx, all...); err != nil {
 		return err
 	}
-	mount, _, _, role, _, err := dbSetup("")
-	if err != nil {
-		return err
-	}
 	leases, err := e.countLeases(ctx)
 	if err != nil {
 		return err
 	}
 	r.Figure("leases-before-cleanup", float64(leases))
-	if err := e.Lab.Vault().Sys().RevokePrefixWithContext(ctx, mount+"/creds/"+role); err != nil {
+	if err := e.revokeDynamic(ctx); err != nil {
 		return err
 	}
 	if n, err := e.countLeases(ctx); err != nil || n != 0 {
 		return fmt.Errorf("after revoke-prefix: %d leases remain (%v)", n, err)
 	}
-	pattern, err := e.mintedRolePattern(ctx)
-	if err != nil {
-		return err
-	}
-	n, err := e.countRoles(ctx, pattern)
+	n, err := e.countMintedRoles(ctx)
 	if err != nil {
 		return err
 	}

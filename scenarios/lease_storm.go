@@ -39,11 +39,7 @@ func leaseStorm() Scenario {
 				}
 			}
 			r.Figure("mint-seconds", since(start))
-			pattern, err := e.mintedRolePattern(ctx)
-			if err != nil {
-				return err
-			}
-			n, err := e.countRoles(ctx, pattern)
+			n, err := e.countMintedRoles(ctx)
 			if err != nil {
 				return err
 			}
@@ -92,21 +88,13 @@ func leaseStorm() Scenario {
 			return nil
 		}},
 		{"all-revoked", "revoking every lease drops every minted role: none orphaned", func(ctx context.Context, e *Env, r *Result) error {
-			mount, _, _, role, _, err := dbSetup("")
-			if err != nil {
-				return err
-			}
-			pattern, err := e.mintedRolePattern(ctx)
-			if err != nil {
-				return err
-			}
 			start := time.Now()
-			if err := e.Lab.Vault().Sys().RevokePrefixWithContext(ctx, mount+"/creds/"+role); err != nil {
+			if err := e.revokeDynamic(ctx); err != nil {
 				return err
 			}
 			left := -1
-			err = waitFor(ctx, "every minted Postgres role to be dropped", e.Timeouts.Revoke, func(ctx context.Context) (bool, error) {
-				n, err := e.countRoles(ctx, pattern)
+			err := waitFor(ctx, "every minted Postgres role to be dropped", e.Timeouts.Revoke, func(ctx context.Context) (bool, error) {
+				n, err := e.countMintedRoles(ctx)
 				left = n
 				return err == nil && n == 0, err
 			})

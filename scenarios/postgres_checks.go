@@ -137,3 +137,12 @@ func (e *Env) mintedRolePattern(ctx context.Context) (string, error) {
 	}
 	return usernameLikePattern(tmpl, role)
 }
+
+// countMintedRoles counts the Postgres roles Vault minted for the database role.
+func (e *Env) countMintedRoles(ctx context.Context) (int, error) {
+	pattern, err := e.mintedRolePattern(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return e.countRoles(ctx, pattern)
+}

@@ -301,16 +301,17 @@ func (e *Env) observeESORoute(ctx context.Context, r *Result, sourceKind, esName
 	r.Note("username %s; lease times from %s", redact.Fingerprint([]byte(user)), how)
 
 	// login tries the credential: ok while it works, !ok once Postgres refuses the
-	// authentication; any other error is not the credential dying, and fails the check.
+	// authentication, or the read while Vault revokes the role (pgRevoked); any other error
+	// is not the credential dying, and fails the check.
 	login := func() (ok bool, err error) {
 		_, err = e.queryBooks(ctx, user, pass)
 		if err == nil {
 			return true, nil
 		}
-		if pgAuthFailure(err) != "" {
+		if pgRevoked(err) != "" {
 			return false, nil
 		}
-		return false, fmt.Errorf("login with the synced credential failed, but not with Postgres' authentication error (SQLSTATE 28P01 or 28000): %s", err)
+		return false, fmt.Errorf("login with the synced credential failed, but neither with Postgres' authentication error (SQLSTATE 28P01 or 28000) nor with the revocation's insufficient_privilege (42501): %s", err)
 	}
 	start := time.Now()
 	ok, err := login()

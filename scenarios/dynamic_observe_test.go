@@ -34,6 +34,20 @@ func TestPgAuthFailure(t *testing.T) {
 	}
 }
 
+// While Vault revokes a credential (REVOKE, then DROP ROLE) the read is refused with 42501:
+// the ESO routes' login loop counts that as the credential's end, nothing else new.
+func TestPgRevoked(t *testing.T) {
+	pg := func(code string) error { return &pgconn.PgError{Severity: "ERROR", Code: code, Message: "m"} }
+	for code, want := range map[string]string{"28P01": "28P01", "28000": "28000", "42501": "42501", "53300": "", "42P01": ""} {
+		if got := pgRevoked(fmt.Errorf("select from books: %w", pg(code))); got != want {
+			t.Errorf("%s: pgRevoked = %q, want %q", code, got, want)
+		}
+	}
+	if pgRevoked(errors.New("connection refused")) != "" {
+		t.Error("a network error counted as revoked")
+	}
+}
+
 func TestRedactedErrorKeepsChainNotText(t *testing.T) {
 	inner := &pgconn.PgError{Code: "28P01", Message: `password authentication failed for user "v-secret-user"`}
 	e := &redactedError{msg: "login: masked", err: inner}

@@ -43,6 +43,25 @@ func pgAuthFailure(err error) string {
 	return ""
 }
 
+// sqlstateInsufficientPrivilege is what a query gets while Vault revokes the credential: the
+// fixture's revocation_statements REVOKE the role's privileges before they DROP it, so for a
+// moment the login works and the read is refused.
+const sqlstateInsufficientPrivilege = "42501"
+
+// pgRevoked returns the SQLSTATE when err shows the credential refused or being revoked: an
+// authentication error (pgAuthFailure), or insufficient_privilege on the books table. Any
+// other error returns "".
+func pgRevoked(err error) string {
+	if code := pgAuthFailure(err); code != "" {
+		return code
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == sqlstateInsufficientPrivilege {
+		return pe.Code
+	}
+	return ""
+}
+
 // Vault's default username template of the postgresql-database-plugin (Vault 1.17,
 // plugins/database/postgresql): v-DISPLAYNAME8-ROLENAME8-RANDOM20-UNIXTIME, at most 63.
 const defaultPostgresUsernameTemplate = `{{ printf "v-%s-%s-%s-%s" (.DisplayName | truncate 8) (.RoleName | truncate 8) (random 20) (unix_time) | truncate 63 }}`

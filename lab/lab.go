@@ -121,7 +121,8 @@ type Options struct {
 	ArtifactsDir string // component logs; default: WorkDir/artifacts (kept when set explicitly)
 	CacheDir     string // component builds; default: UserCacheDir/secretslab
 	// kind: chart sources (a local dir or .tgz; empty: the upstream repository at the pinned
-	// version), a CRD file to apply instead of the ESO chart's installCRDs, images to load
+	// version), a CRD file to apply instead of the ESO chart's installCRDs (embedded: a CRD
+	// file or dir instead of the ESO module's, for an ESO given by ESO_BIN), images to load
 	// into the nodes first, an existing cluster to reuse, and whether Close keeps the cluster.
 	VaultChart, ESOChart, ESOCRDs string
 	Preload                       []string

@@ -54,7 +54,7 @@ func parseFlags(cmd, defaultName string, args []string, extra func(*flag.FlagSet
 	fs.StringVar(&f.cacheDir, "cache-dir", "", "component build cache (default: the user cache dir/secretslab)")
 	fs.StringVar(&f.vaultChart, "vault-chart", os.Getenv("VAULT_CHART"), "kind: local vault chart dir or .tgz instead of the repository (env VAULT_CHART)")
 	fs.StringVar(&f.esoChart, "eso-chart", os.Getenv("ESO_CHART"), "kind: local external-secrets chart dir or .tgz (env ESO_CHART)")
-	fs.StringVar(&f.esoCRDs, "eso-crds", os.Getenv("ESO_CRDS"), "kind: apply ESO's CRDs from this file and install the chart with installCRDs=false (env ESO_CRDS)")
+	fs.StringVar(&f.esoCRDs, "eso-crds", os.Getenv("ESO_CRDS"), "ESO's CRDs from this file or dir (kind: the chart then gets installCRDs=false; embedded: instead of the ESO module's, e.g. with ESO_BIN) (env ESO_CRDS)")
 	fs.StringVar(&f.preload, "preload", os.Getenv("PRELOAD_IMAGES"), "kind: space-separated local images or image archives (.tar) to load into the nodes (env PRELOAD_IMAGES)")
 	fs.BoolVar(&f.tour, "tour", os.Getenv("TOUR") == "1", "set up chapter 05 (bookstore, Vault config, the swap) and print a guided tour; needs --bookstore-binary (env TOUR=1)")
 	fs.BoolVar(&f.reuse, "reuse", os.Getenv("REUSE") == "1", "kind: reuse an existing cluster of the lab's name (env REUSE=1)")

@@ -42,6 +42,19 @@ func InstallCRDs(ctx context.Context, cfg *rest.Config, dir string) ([]string, e
 	return InstallCRDFiles(ctx, cfg, files...)
 }
 
+// InstallCRDsFrom installs the CRDs of path: a directory of YAML files (InstallCRDs) or one
+// file such as ESO's deploy/crds/bundle.yaml.
+func InstallCRDsFrom(ctx context.Context, cfg *rest.Config, path string) ([]string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("ESO CRDs: %w", err)
+	}
+	if fi.IsDir() {
+		return InstallCRDs(ctx, cfg, path)
+	}
+	return InstallCRDFiles(ctx, cfg, path)
+}
+
 // InstallCRDFiles is InstallCRDs for the given files (e.g. ESO's deploy/crds/bundle.yaml).
 func InstallCRDFiles(ctx context.Context, cfg *rest.Config, files ...string) ([]string, error) {
 	cs, err := apiext.NewForConfig(cfg)

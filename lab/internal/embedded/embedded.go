@@ -112,7 +112,7 @@ func Up(ctx context.Context, opts lab.Options) (_ *Lab, err error) {
 	}
 
 	l.say("installing ESO %s CRDs and starting its controller", opts.Versions.ESO)
-	if _, err := esoproc.InstallCRDs(ctx, cfg, bins["eso-crds"]); err != nil {
+	if _, err := esoproc.InstallCRDsFrom(ctx, cfg, bins["eso-crds"]); err != nil {
 		return nil, fmt.Errorf("ESO CRDs: %w", err)
 	}
 	if err := l.cp.StartControllers(); err != nil {
@@ -159,7 +159,9 @@ func (l *Lab) makeDirs() error {
 	return err
 }
 
-// binaries resolves (building once, if needed) every component binary and ESO's CRD dir.
+// binaries resolves (building once, if needed) every component binary and ESO's CRDs: the
+// file or dir opts.ESOCRDs names (with ESO_BIN, for an ESO the module proxy cannot build), else
+// the CRD dir of the ESO module at its version.
 func (l *Lab) binaries(ctx context.Context) (map[string]string, error) {
 	b := &build.Builder{CacheDir: l.opts.CacheDir, Progress: l.progress}
 	out := map[string]string{}
@@ -170,9 +172,13 @@ func (l *Lab) binaries(ctx context.Context) (map[string]string, error) {
 		}
 		out[w.Name] = path
 	}
+	if l.opts.ESOCRDs != "" {
+		out["eso-crds"] = l.opts.ESOCRDs
+		return out, nil
+	}
 	dir, err := b.ModuleDir(ctx, esoproc.Module, l.opts.Versions.ESO)
 	if err != nil {
-		return nil, fmt.Errorf("ESO CRDs: %w", err)
+		return nil, fmt.Errorf("ESO CRDs: %w (an ESO the module proxy does not serve runs with ESO_BIN and ESO_CRDS)", err)
 	}
 	out["eso-crds"] = filepath.Join(dir, esoproc.CRDSubdir)
 	return out, nil

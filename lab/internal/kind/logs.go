@@ -129,7 +129,7 @@ func exportLogs(ctx context.Context, kube kubernetes.Interface, set *redact.Set,
 					}
 				}
 			}
-			if err := writeRedacted(set, filepath.Join(nsDir, "pods.txt"), table.String()); err != nil {
+			if err := writeRedacted(set, filepath.Join(nsDir, "pods.txt"), strings.NewReader(table.String())); err != nil {
 				return sum, err
 			}
 		}
@@ -139,13 +139,13 @@ func exportLogs(ctx context.Context, kube kubernetes.Interface, set *redact.Set,
 			continue
 		}
 		sum.Events += len(events.Items)
-		if err := writeRedacted(set, filepath.Join(nsDir, "events.txt"), formatEvents(events.Items)); err != nil {
+		if err := writeRedacted(set, filepath.Join(nsDir, "events.txt"), strings.NewReader(formatEvents(events.Items))); err != nil {
 			return sum, err
 		}
 		note("%s/events.txt (%d events)", ns, len(events.Items))
 	}
 	head := fmt.Sprintf("cluster logs exported %s, every line redacted: %s\n\n", time.Now().UTC().Format(time.RFC3339), sum)
-	return sum, writeRedacted(set, filepath.Join(dir, "index.txt"), head+strings.Join(index, "\n")+"\n")
+	return sum, writeRedacted(set, filepath.Join(dir, "index.txt"), strings.NewReader(head+strings.Join(index, "\n")+"\n"))
 }
 
 // exportNamespaces lists the namespaces to export, sorted.
@@ -222,29 +222,17 @@ func writeLog(ctx context.Context, kube kubernetes.Interface, p *corev1.Pod, c s
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	w := set.Writer(f)
-	_, err = io.Copy(w, stream)
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return writeRedacted(set, path, stream)
 }
 
-// writeRedacted writes text through set into path.
-func writeRedacted(set *redact.Set, path, text string) error {
+// writeRedacted copies r through set into path.
+func writeRedacted(set *redact.Set, path string, r io.Reader) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
 	w := set.Writer(f)
-	_, err = io.WriteString(w, text)
+	_, err = io.Copy(w, r)
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}

@@ -49,7 +49,7 @@ func Select(labels string) ([]scenarios.Scenario, error) {
 }
 
 // Run runs each scenario of list (and what it needs) on rn; it stops starting new scenarios
-// once ctx is done, and reports what never ran as unknown.
+// once ctx is done (Report then lists what never ran as unknown).
 func Run(ctx context.Context, rn *scenarios.Runner, list []scenarios.Scenario) {
 	for _, s := range list {
 		if ctx.Err() != nil {
@@ -58,7 +58,6 @@ func Run(ctx context.Context, rn *scenarios.Runner, list []scenarios.Scenario) {
 		}
 		rn.RunScenario(ctx, s)
 	}
-	rn.Complete()
 }
 
 // Report assembles the report of what rn ran on l since started.

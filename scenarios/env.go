@@ -135,16 +135,9 @@ func (r Requirement) met(e *Env) (bool, string) {
 	return false, "needs " + r.Name + ": " + r.Why
 }
 
-// The requirements scenarios declare.
-var (
-	VaultHA = Requirement{
-		Name: "Vault HA (3 Raft nodes)",
-		Met:  func(l lab.Lab) bool { return len(l.VaultNodes()) >= 3 },
-		Why:  "run with HA=1 (lab up --ha, secretslab conformance --ha)",
-	}
-	KindOnly = Requirement{
-		Name: "the kind backend",
-		Met:  func(l lab.Lab) bool { return l.Backend() == lab.BackendKind },
-		Why:  "run with BACKEND=kind",
-	}
-)
+// VaultHA is what the failover and lease-storm scenarios require.
+var VaultHA = Requirement{
+	Name: "Vault HA (3 Raft nodes)",
+	Met:  func(l lab.Lab) bool { return len(l.VaultNodes()) >= 3 },
+	Why:  "run with HA=1 (lab up --ha, secretslab conformance --ha)",
+}

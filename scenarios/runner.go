@@ -247,16 +247,6 @@ func (rn *Runner) Complete() {
 	}
 }
 
-// Failed reports whether any recorded check failed.
-func (rn *Runner) Failed() bool {
-	for _, c := range rn.Results {
-		if c.Status == reports.Failed {
-			return true
-		}
-	}
-	return false
-}
-
 func (rn *Runner) byName(name string) (Scenario, error) {
 	if rn.Scenarios == nil {
 		return ByName(name)

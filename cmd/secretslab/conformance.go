@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/secretslab/secretslab/conformance"
-	"github.com/secretslab/secretslab/fixtures"
 	"github.com/secretslab/secretslab/lab"
 	"github.com/secretslab/secretslab/lab/backend"
 	"github.com/secretslab/secretslab/scenarios"
@@ -63,12 +61,7 @@ func conformanceCmd(ctx context.Context, args []string) error {
 	}
 	started := time.Now()
 	fmt.Printf("conformance: bringing up a %s lab (Vault %s)\n", name, f.vaultMode())
-	l, err := backend.Up(ctx, lab.Options{
-		Backend: name, VaultMode: f.vaultMode(), Versions: f.versions, ArtifactsDir: artifacts,
-		CacheDir: f.cacheDir, PostgresMode: f.postgres, Progress: os.Stdout,
-		VaultChart: f.vaultChart, ESOChart: f.esoChart, ESOCRDs: f.esoCRDs, Preload: strings.Fields(f.preload),
-		Reuse: f.reuse, ClusterName: f.name, BookstoreImage: fixtures.BookstoreImage, BookstoreBinary: f.bookstoreBin,
-	})
+	l, err := backend.Up(ctx, f.labOptions(name, artifacts))
 	if err != nil {
 		return fmt.Errorf("bring the lab up: %w", err)
 	}

@@ -91,6 +91,16 @@ func (f *upFlags) args(backendName string) []string {
 	return a
 }
 
+// labOptions are the lab.Options these flags choose, on backendName, logging to artifacts.
+func (f *upFlags) labOptions(backendName, artifacts string) lab.Options {
+	return lab.Options{
+		Backend: backendName, VaultMode: f.vaultMode(), Versions: f.versions, ArtifactsDir: artifacts,
+		CacheDir: f.cacheDir, PostgresMode: f.postgres, Progress: os.Stdout,
+		VaultChart: f.vaultChart, ESOChart: f.esoChart, ESOCRDs: f.esoCRDs, Preload: strings.Fields(f.preload),
+		Reuse: f.reuse, ClusterName: f.name, BookstoreImage: fixtures.BookstoreImage, BookstoreBinary: f.bookstoreBin,
+	}
+}
+
 // ensureBuilt builds the embedded backend's component binaries into the cache (a no-op for
 // kind, and when they are cached).
 func (f *upFlags) ensureBuilt(ctx context.Context, backendName string) error {
@@ -305,13 +315,9 @@ func labServe(ctx context.Context, args []string) error {
 	if err := labstate.Save(s); err != nil {
 		return err
 	}
-	l, err := backend.Up(ctx, lab.Options{
-		Backend: f.backend, VaultMode: f.vaultMode(), Versions: f.versions,
-		WorkDir: filepath.Join(dir, "work"), ArtifactsDir: s.ArtifactsDir, CacheDir: f.cacheDir,
-		PostgresMode: f.postgres, Progress: os.Stdout,
-		VaultChart: f.vaultChart, ESOChart: f.esoChart, ESOCRDs: f.esoCRDs, Preload: strings.Fields(f.preload),
-		Reuse: f.reuse, ClusterName: f.name, BookstoreImage: fixtures.BookstoreImage, BookstoreBinary: f.bookstoreBin,
-	})
+	opts := f.labOptions(f.backend, s.ArtifactsDir)
+	opts.WorkDir = filepath.Join(dir, "work")
+	l, err := backend.Up(ctx, opts)
 	if err != nil {
 		s.Phase, s.Error = labstate.PhaseFailed, err.Error()
 		_ = labstate.Save(s)

@@ -76,7 +76,8 @@ type Runner struct {
 
 	done     map[string]bool
 	failed   map[string]bool
-	stop     map[string]string    // scenario -> why its remaining checks do not run
+	stop     map[string]string    // scenario -> why its remaining checks do not run (unknown)
+	skip     map[string]string    // scenario -> the requirement it lacks (its checks are skipped)
 	cleanups map[string][]cleanup // scenario -> cleanups in the order they were registered
 	current  string               // the scenario whose check runs now
 }
@@ -89,7 +90,8 @@ type cleanup struct {
 
 func (rn *Runner) init() {
 	if rn.done == nil {
-		rn.done, rn.failed, rn.stop, rn.cleanups = map[string]bool{}, map[string]bool{}, map[string]string{}, map[string][]cleanup{}
+		rn.done, rn.failed, rn.cleanups = map[string]bool{}, map[string]bool{}, map[string][]cleanup{}
+		rn.stop, rn.skip = map[string]string{}, map[string]string{}
 	}
 	rn.Env.runner = rn
 }
@@ -129,6 +131,7 @@ func (rn *Runner) Begin(ctx context.Context, s Scenario) {
 	rn.done[s.Name] = true
 	for _, req := range s.Requires {
 		if ok, why := req.met(rn.Env); !ok {
+			rn.skip[s.Name] = why
 			rn.stop[s.Name] = "skipped: " + why
 			rn.failed[s.Name] = true // a scenario that needs it cannot rely on it
 			rn.Env.say("scenario %s: skipped: %s", s.Name, why)
@@ -149,11 +152,11 @@ func (rn *Runner) Step(ctx context.Context, s Scenario, i int) reports.Check {
 	rn.init()
 	c := s.Checks[i]
 	var rc reports.Check
-	switch why := rn.stop[s.Name]; {
-	case strings.HasPrefix(why, "skipped: "):
-		rc = verdict(s, c.Name, c.Title, reports.Skipped, strings.TrimPrefix(why, "skipped: "))
-	case why != "":
-		rc = verdict(s, c.Name, c.Title, reports.Unknown, why)
+	switch {
+	case rn.skip[s.Name] != "":
+		rc = verdict(s, c.Name, c.Title, reports.Skipped, rn.skip[s.Name])
+	case rn.stop[s.Name] != "":
+		rc = verdict(s, c.Name, c.Title, reports.Unknown, rn.stop[s.Name])
 	default:
 		rn.current = s.Name
 		rc = runCheck(ctx, rn.Env, s, c)

@@ -73,7 +73,7 @@ func Report(ctx context.Context, l lab.Lab, rn *scenarios.Runner, started time.T
 		Backend:       l.Backend(),
 		StartedAt:     started,
 		FinishedAt:    time.Now(),
-		Versions: reports.Versions{Kubernetes: v.Kubernetes, Vault: v.Vault, VaultChart: v.VaultChart,
+		Versions: reports.Versions{Set: v.Set, Kubernetes: v.Kubernetes, Vault: v.Vault, VaultChart: v.VaultChart,
 			ESO: v.ESO, ESOChart: v.ESOChart, Postgres: v.Postgres},
 		Checks: rn.Results,
 	}

@@ -64,9 +64,11 @@ func TestFoundation(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("running: %+v", got)
-			want, _ := versions.FromEnv()
-			if got.Kubernetes != want.Kubernetes || got.Vault != versions.Trimmed(want.Vault) || got.ESO != want.ESO {
-				t.Fatalf("running versions %+v differ from the pins %+v", got, want)
+			want, _ := versions.FromEnv(labFrom(ctx).Backend())
+			// an empty app version is the chart's own; a declared one (ESO_BIN) starts with it
+			if got.Kubernetes != want.Kubernetes || (want.Vault != "" && got.Vault != versions.Trimmed(want.Vault)) ||
+				(want.ESO != "" && strings.SplitN(got.ESO, " ", 2)[0] != want.ESO) {
+				t.Fatalf("running versions %+v differ from version set %s: %+v", got, want.Name, want)
 			}
 			if got.Postgres != "" && !strings.HasPrefix(got.Postgres, want.Postgres+".") {
 				t.Fatalf("Postgres %s runs, the pin is %s", got.Postgres, want.Postgres)

@@ -98,13 +98,13 @@ func runTeeIfAsked() {
 }
 
 func bringLabUp(ctx context.Context, _ *envconf.Config) (context.Context, error) {
-	v, err := versions.FromEnv()
-	if err != nil {
-		return ctx, err
-	}
 	name := os.Getenv("BACKEND")
 	if name == "" {
 		name = lab.BackendEmbedded
+	}
+	v, err := versions.FromEnv(name)
+	if err != nil {
+		return ctx, err
 	}
 	app, err := buildBookstore(ctx)
 	if err != nil {

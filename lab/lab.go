@@ -103,6 +103,7 @@ type Workload interface {
 
 // Versions are read from the running components.
 type Versions struct {
+	Set        string `json:"set,omitempty"` // the version set asked for (versions.yaml)
 	Kubernetes string `json:"kubernetes"`
 	Etcd       string `json:"etcd,omitempty"`
 	Vault      string `json:"vault"`

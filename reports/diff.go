@@ -267,6 +267,7 @@ func versionPairs(base, cand *Report) []VersionPair {
 	bv, cv := base.Versions, cand.Versions
 	pairs := []VersionPair{
 		{Name: "Backend", Baseline: base.Backend, Candidate: cand.Backend},
+		{Name: "Version set", Baseline: bv.Set, Candidate: cv.Set},
 		{Name: "Kubernetes", Baseline: bv.Kubernetes, Candidate: cv.Kubernetes},
 		{Name: "Vault", Baseline: bv.Vault, Candidate: cv.Vault},
 		{Name: "Vault chart", Baseline: bv.VaultChart, Candidate: cv.VaultChart},

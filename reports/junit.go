@@ -69,6 +69,7 @@ func buildJUnit(v *view) junitSuites {
 	root := junitSuites{Name: "secretslab", Time: junitTime(v.Seconds)}
 	props := []junitProperty{{"backend", r.Backend}, {"runId", r.RunID}}
 	for _, p := range []junitProperty{
+		{"version.set", r.Versions.Set},
 		{"version.kubernetes", r.Versions.Kubernetes},
 		{"version.vault", r.Versions.Vault},
 		{"version.vaultChart", r.Versions.VaultChart},

@@ -33,6 +33,7 @@ type Report struct {
 
 // Versions are what was running, read from the components.
 type Versions struct {
+	Set        string `json:"set,omitempty"` // the version set asked for (versions.yaml)
 	Kubernetes string `json:"kubernetes"`
 	Vault      string `json:"vault"`
 	VaultChart string `json:"vaultChart"`

@@ -63,6 +63,7 @@ func newView(r *Report) *view {
 		v.Duration = fmtDuration(d)
 	}
 	for _, nv := range []nameValue{
+		{"Version set", r.Versions.Set},
 		{"Kubernetes", r.Versions.Kubernetes},
 		{"Vault", r.Versions.Vault},
 		{"Vault chart", r.Versions.VaultChart},

@@ -7,16 +7,29 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
+	"sync"
 
 	"sigs.k8s.io/yaml"
 )
 
 //go:embed versions.yaml
-var pinned []byte
+var setsYAML []byte
 
-// Set is one choice of component versions.
+const (
+	// DefaultSet is the set used when none is named.
+	DefaultSet = "pinned"
+	// SetEnv names the environment variable that picks a set (flag --versions).
+	SetEnv = "VERSIONS"
+	// Embedded is the backend name whose view of a set applies the set's embedded block.
+	Embedded = "embedded"
+)
+
+// Set is one choice of component versions. On kind, Vault and ESO are the image tags the
+// charts run; empty means the chart's own app version.
 type Set struct {
+	Name          string `json:"-"` // the set it came from
 	Kubernetes    string `json:"kubernetes"`
 	KindNodeImage string `json:"kindNodeImage"`
 	Etcd          string `json:"etcd"`
@@ -27,12 +40,20 @@ type Set struct {
 	Postgres      string `json:"postgres"`
 }
 
+// namedSet is one entry of versions.yaml: a set, and what the embedded backend uses instead
+// where the module proxy cannot build the set's version.
+type namedSet struct {
+	Set
+	Embedded *Set `json:"embedded,omitempty"`
+}
+
 // entry binds one field to its override names.
 type entry struct {
 	field *string
 	env   string
 	flag  string
 	check *regexp.Regexp
+	chart string // for an app version: the env of its chart's version
 }
 
 var (
@@ -44,47 +65,129 @@ var (
 
 func (s *Set) entries() []entry {
 	return []entry{
-		{&s.Kubernetes, "KUBERNETES_VERSION", "kubernetes-version", semverV},
-		{&s.KindNodeImage, "KIND_NODE_IMAGE", "node-image", image},
-		{&s.Etcd, "ETCD_VERSION", "etcd-version", semverV},
-		{&s.Vault, "VAULT_VERSION", "vault-version", semverBare},
-		{&s.VaultChart, "VAULT_CHART_VERSION", "vault-chart-version", semverBare},
-		{&s.ESO, "ESO_VERSION", "eso-version", semverV},
-		{&s.ESOChart, "ESO_CHART_VERSION", "eso-chart-version", semverBare},
-		{&s.Postgres, "POSTGRES_VERSION", "postgres-version", major},
+		{&s.Kubernetes, "KUBERNETES_VERSION", "kubernetes-version", semverV, ""},
+		{&s.KindNodeImage, "KIND_NODE_IMAGE", "node-image", image, ""},
+		{&s.Etcd, "ETCD_VERSION", "etcd-version", semverV, ""},
+		{&s.Vault, "VAULT_VERSION", "vault-version", semverBare, "VAULT_CHART_VERSION"},
+		{&s.VaultChart, "VAULT_CHART_VERSION", "vault-chart-version", semverBare, ""},
+		{&s.ESO, "ESO_VERSION", "eso-version", semverV, "ESO_CHART_VERSION"},
+		{&s.ESOChart, "ESO_CHART_VERSION", "eso-chart-version", semverBare, ""},
+		{&s.Postgres, "POSTGRES_VERSION", "postgres-version", major, ""},
 	}
 }
 
-// Pinned returns the versions of versions.yaml, without overrides.
-func Pinned() Set {
-	var s Set
-	if err := yaml.UnmarshalStrict(pinned, &s); err != nil {
+var sets = sync.OnceValue(func() map[string]namedSet {
+	var m map[string]namedSet
+	if err := yaml.UnmarshalStrict(setsYAML, &m); err != nil {
 		panic(fmt.Sprintf("versions.yaml: %v", err))
+	}
+	return m
+})
+
+// Names lists the version sets of versions.yaml.
+func Names() []string {
+	var n []string
+	for k := range sets() {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return n
+}
+
+// Named returns set name as backend sees it (embedded: with the set's embedded block applied).
+func Named(name, backend string) (Set, error) {
+	ns, ok := sets()[name]
+	if !ok {
+		return Set{}, fmt.Errorf("unknown version set %q (%s): versions.yaml has %s", name, SetEnv, strings.Join(Names(), ", "))
+	}
+	s := ns.Set
+	s.Name = name
+	if backend == Embedded && ns.Embedded != nil {
+		e := ns.Embedded
+		for i, d := range s.entries() {
+			if v := *e.entries()[i].field; v != "" {
+				*d.field = v
+			}
+		}
+	}
+	return s, nil
+}
+
+// Pinned returns the pinned set, without overrides.
+func Pinned() Set {
+	s, err := Named(DefaultSet, "")
+	if err != nil {
+		panic(err)
 	}
 	return s
 }
 
-// FromEnv returns the pinned versions with environment overrides applied.
-func FromEnv() (Set, error) {
-	s := Pinned()
+// Choice is a set picked by name plus single-version overrides, from flags and the
+// environment; Resolve turns it into a Set once the backend is known.
+type Choice struct {
+	set   string
+	flags map[string]*string // env name -> flag value ("" = not given)
+}
+
+// RegisterFlags adds --versions and one flag per version to fs; a flag wins over its
+// environment variable.
+func (c *Choice) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.set, "versions", "", fmt.Sprintf("version set of versions.yaml: %s (env %s; default %s)", strings.Join(Names(), " | "), SetEnv, DefaultSet))
+	c.flags = map[string]*string{}
+	var s Set
 	for _, e := range s.entries() {
-		if v, ok := os.LookupEnv(e.env); ok && strings.TrimSpace(v) != "" {
-			*e.field = strings.TrimSpace(v)
+		c.flags[e.env] = fs.String(e.flag, "", fmt.Sprintf("override the set's version (env %s)", e.env))
+	}
+}
+
+// FromEnv resolves the set named by VERSIONS and the environment's overrides for backend.
+func FromEnv(backend string) (Set, error) {
+	var c Choice
+	return c.Resolve(backend)
+}
+
+// Resolve returns the chosen set as backend sees it, with the overrides applied, validated.
+// On kind, a chart version overridden without its app version runs the chart's own app
+// version (the app version becomes empty).
+func (c *Choice) Resolve(backend string) (Set, error) {
+	name := c.set
+	if name == "" {
+		name = strings.TrimSpace(os.Getenv(SetEnv))
+	}
+	if name == "" {
+		name = DefaultSet
+	}
+	s, err := Named(name, backend)
+	if err != nil {
+		return Set{}, err
+	}
+	given := map[string]bool{}
+	for _, e := range s.entries() {
+		v := strings.TrimSpace(os.Getenv(e.env))
+		if f := c.flags[e.env]; f != nil && strings.TrimSpace(*f) != "" {
+			v = strings.TrimSpace(*f)
+		}
+		if v != "" {
+			*e.field, given[e.env] = v, true
+		}
+	}
+	if backend != Embedded {
+		for _, e := range s.entries() {
+			if e.chart != "" && given[e.chart] && !given[e.env] {
+				*e.field = ""
+			}
 		}
 	}
 	return s, s.Validate()
 }
 
-// RegisterFlags adds one flag per version to fs; flag values override s when parsed.
-func (s *Set) RegisterFlags(fs *flag.FlagSet) {
-	for _, e := range s.entries() {
-		fs.StringVar(e.field, e.flag, *e.field, fmt.Sprintf("override the pinned version (env %s)", e.env))
-	}
-}
-
-// Validate reports the first malformed version, naming the variable that sets it.
+// Validate reports the first malformed version, naming the variable that sets it. An app
+// version may be empty (the chart's own).
 func (s *Set) Validate() error {
 	for _, e := range s.entries() {
+		if *e.field == "" && e.chart != "" {
+			continue
+		}
 		if !e.check.MatchString(*e.field) {
 			return fmt.Errorf("version %q for %s (--%s) is malformed: want the form of %q", *e.field, e.env, e.flag, exampleOf(e))
 		}
@@ -100,6 +203,15 @@ func exampleOf(e entry) string {
 		}
 	}
 	return ""
+}
+
+// Flags renders s as the flags that choose exactly s (for a child process).
+func (s Set) Flags() []string {
+	a := []string{"--versions=" + s.Name}
+	for _, e := range s.entries() {
+		a = append(a, "--"+e.flag+"="+*e.field)
+	}
+	return a
 }
 
 // Trimmed returns v without a leading "v".

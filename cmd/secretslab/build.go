@@ -13,17 +13,15 @@ import (
 
 func buildCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("build", flag.ContinueOnError)
-	v, err := versions.FromEnv()
-	if err != nil {
-		return err
-	}
-	v.RegisterFlags(fs)
+	var c versions.Choice
+	c.RegisterFlags(fs)
 	cacheDir := fs.String("cache-dir", "", "build cache (default: the user cache dir/secretslab)")
 	asEnv := fs.Bool("env", false, "print VAULT_BIN=... lines (for tests and scripts) instead of a table")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := v.Validate(); err != nil {
+	v, err := c.Resolve(versions.Embedded) // only the embedded backend runs built binaries
+	if err != nil {
 		return err
 	}
 	b := &build.Builder{CacheDir: *cacheDir, Progress: os.Stderr}
@@ -51,18 +49,17 @@ func buildCmd(ctx context.Context, args []string) error {
 
 func versionsCmd(args []string) error {
 	fs := flag.NewFlagSet("versions", flag.ContinueOnError)
-	v, err := versions.FromEnv()
-	if err != nil {
-		return err
-	}
-	v.RegisterFlags(fs)
+	var c versions.Choice
+	c.RegisterFlags(fs)
+	backendName := fs.String("backend", envOr("BACKEND", "kind"), "the backend whose view of the set to print: kind | embedded (env BACKEND)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := v.Validate(); err != nil {
+	v, err := c.Resolve(*backendName)
+	if err != nil {
 		return err
 	}
-	fmt.Printf("kubernetes     %s\nkindNodeImage  %s\netcd           %s\nvault          %s\nvaultChart     %s\neso            %s\nesoChart       %s\npostgres       %s\n",
-		v.Kubernetes, v.KindNodeImage, v.Etcd, v.Vault, v.VaultChart, v.ESO, v.ESOChart, v.Postgres)
+	fmt.Printf("set            %s (%s view)\nkubernetes     %s\nkindNodeImage  %s\netcd           %s\nvault          %s\nvaultChart     %s\neso            %s\nesoChart       %s\npostgres       %s\n",
+		v.Name, *backendName, v.Kubernetes, v.KindNodeImage, v.Etcd, v.Vault, v.VaultChart, v.ESO, v.ESOChart, v.Postgres)
 	return nil
 }

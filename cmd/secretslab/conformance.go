@@ -52,7 +52,7 @@ func conformanceCmd(ctx context.Context, args []string) error {
 	if artifacts == "" {
 		artifacts = filepath.Join(out, "artifacts")
 	}
-	name, err := backend.Resolve(ctx, f.backend, os.Stderr)
+	name, err := f.resolve(ctx)
 	if err != nil {
 		return err
 	}
@@ -60,7 +60,7 @@ func conformanceCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	started := time.Now()
-	fmt.Printf("conformance: bringing up a %s lab (Vault %s)\n", name, f.vaultMode())
+	fmt.Printf("conformance: bringing up a %s lab (Vault %s, version set %s)\n", name, f.vaultMode(), f.versions.Name)
 	l, err := backend.Up(ctx, f.labOptions(name, artifacts))
 	if err != nil {
 		return fmt.Errorf("bring the lab up: %w", err)

@@ -31,7 +31,8 @@ type upFlags struct {
 	ha, reuse, tour                   bool
 	vaultChart, esoChart, esoCRDs     string
 	preload, bookstoreBin             string
-	versions                          versions.Set
+	choice                            versions.Choice
+	versions                          versions.Set // resolved by resolve, once the backend is known
 }
 
 func parseUpFlags(cmd string, args []string) (*upFlags, error) {
@@ -41,11 +42,7 @@ func parseUpFlags(cmd string, args []string) (*upFlags, error) {
 // parseFlags parses the lab flags, and the extra ones a command registers, with defaultName
 // as the lab name when LAB_NAME is not set.
 func parseFlags(cmd, defaultName string, args []string, extra func(*flag.FlagSet)) (*upFlags, error) {
-	v, err := versions.FromEnv()
-	if err != nil {
-		return nil, err
-	}
-	f := &upFlags{versions: v}
+	f := &upFlags{}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.StringVar(&f.name, "name", envOr("LAB_NAME", defaultName), "lab name (env LAB_NAME)")
 	fs.StringVar(&f.backend, "backend", envOr("BACKEND", lab.BackendAuto), "embedded | kind | auto (env BACKEND)")
@@ -59,14 +56,26 @@ func parseFlags(cmd, defaultName string, args []string, extra func(*flag.FlagSet
 	fs.BoolVar(&f.tour, "tour", os.Getenv("TOUR") == "1", "set up chapter 05 (bookstore, Vault config, the swap) and print a guided tour; needs --bookstore-binary (env TOUR=1)")
 	fs.BoolVar(&f.reuse, "reuse", os.Getenv("REUSE") == "1", "kind: reuse an existing cluster of the lab's name (env REUSE=1)")
 	fs.StringVar(&f.bookstoreBin, "bookstore-binary", os.Getenv("BOOKSTORE_BIN"), "the bookstore app binary (kind: built into its image) (env BOOKSTORE_BIN)")
-	f.versions.RegisterFlags(fs)
+	f.choice.RegisterFlags(fs)
 	if extra != nil {
 		extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	return f, f.versions.Validate()
+	return f, nil
+}
+
+// resolve picks the backend (auto: kind when Docker answers) and the versions it runs.
+func (f *upFlags) resolve(ctx context.Context) (string, error) {
+	name, err := backend.Resolve(ctx, f.backend, os.Stderr)
+	if err != nil {
+		return "", err
+	}
+	if f.versions, err = f.choice.Resolve(name); err != nil {
+		return "", err
+	}
+	return name, nil
 }
 
 func (f *upFlags) vaultMode() lab.VaultMode {
@@ -78,11 +87,8 @@ func (f *upFlags) vaultMode() lab.VaultMode {
 
 // args renders the flags for the supervisor, versions included, so it runs exactly this choice.
 func (f *upFlags) args(backendName string) []string {
-	v := f.versions
-	a := []string{"--name=" + f.name, "--backend=" + backendName, "--postgres=" + f.postgres, fmt.Sprintf("--ha=%t", f.ha),
-		"--kubernetes-version=" + v.Kubernetes, "--node-image=" + v.KindNodeImage, "--etcd-version=" + v.Etcd,
-		"--vault-version=" + v.Vault, "--vault-chart-version=" + v.VaultChart, "--eso-version=" + v.ESO,
-		"--eso-chart-version=" + v.ESOChart, "--postgres-version=" + v.Postgres}
+	a := append([]string{"--name=" + f.name, "--backend=" + backendName, "--postgres=" + f.postgres, fmt.Sprintf("--ha=%t", f.ha)},
+		f.versions.Flags()...)
 	if f.cacheDir != "" {
 		a = append(a, "--cache-dir="+f.cacheDir)
 	}
@@ -180,7 +186,7 @@ func labUp(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	name, err := backend.Resolve(ctx, f.backend, os.Stderr)
+	name, err := f.resolve(ctx)
 	if err != nil {
 		return err
 	}
@@ -301,6 +307,9 @@ Lab %q is up (backend %s, Vault %s). Use it from any shell:
 func labServe(ctx context.Context, args []string) error {
 	f, err := parseUpFlags("lab serve", args)
 	if err != nil {
+		return err
+	}
+	if _, err := f.resolve(ctx); err != nil {
 		return err
 	}
 	dir, err := labstate.Dir(f.name)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -202,7 +203,7 @@ func (b *Builder) build(ctx context.Context, dir string, r *recipe, component, d
 		return fmt.Errorf("%s: %w", label, err)
 	}
 	defer logf.Close()
-	fail := func(step string, err error) error { return b.failure(ctx, label, step, err, logPath) }
+	fail := func(step string, err error) error { return b.failure(ctx, label, step, err, logPath, "") }
 
 	src := filepath.Join(dir, "src", name)
 	announced := false
@@ -230,6 +231,11 @@ func (b *Builder) build(ctx context.Context, dir string, r *recipe, component, d
 	w, err := makeWrapper(r, mv, up)
 	if err != nil {
 		return fmt.Errorf("%s: %w", label, err)
+	}
+	if tree := treeModules(r, up); len(tree) > 0 {
+		fail = func(step string, err error) error {
+			return b.failure(ctx, label, step, err, logPath, b.treeOnly(dir, r, component, mv, tree))
+		}
 	}
 	old, _ := os.ReadFile(filepath.Join(src, ".recipe"))
 	if _, err := os.Stat(filepath.Join(src, "go.sum")); err != nil || strings.TrimSpace(string(old)) != w.stamp() {
@@ -460,7 +466,9 @@ func (b *Builder) explain(ctx context.Context, module, version string, err error
 		return fmt.Errorf("%s; %w", msg, nerr)
 	case near != "" && r != nil:
 		d, _, _ := r.versions(near)
-		return fmt.Errorf("%s; nearest version that downloads: %s (set %s=%s)", msg, d, r.versionEnv, d)
+		asked, _, _ := r.versions(version)
+		return fmt.Errorf("%s; nearest version that downloads: %s (set %s=%s), or give a binary built from the repository at %s as %s",
+			msg, d, r.versionEnv, d, asked, binEnv[componentOf(r)])
 	case near != "":
 		return fmt.Errorf("%s; nearest version that downloads: %s", msg, near)
 	case len(tried) > 0:
@@ -526,8 +534,8 @@ func (b *Builder) nearest(ctx context.Context, module, version string, extra []s
 }
 
 // failure describes a failed go step: a refused dependency or unreachable proxy when go's
-// output shows one, and the end of the log.
-func (b *Builder) failure(ctx context.Context, label, step string, err error, logPath string) error {
+// output shows one, why (when known), and the end of the log.
+func (b *Builder) failure(ctx context.Context, label, step string, err error, logPath, why string) error {
 	data, _ := os.ReadFile(logPath)
 	msg := fmt.Sprintf("%s: %s failed: %v", label, step, err)
 	if ctx.Err() == nil {
@@ -539,7 +547,72 @@ func (b *Builder) failure(ctx context.Context, label, step string, err error, lo
 			}
 		}
 	}
+	if why != "" {
+		msg += "\n" + why
+	}
 	return fmt.Errorf("%s\nlast lines of %s:\n%s", msg, logPath, tail(string(data), 20))
+}
+
+// treeModules lists the modules of r's own repository that its go.mod takes from folders of
+// its tree (replace github.com/hashicorp/vault/sdk => ./sdk). A module zip leaves those
+// folders out, so a wrapper build gets them from the module proxy instead, at versions that
+// need not match the tree, or not at all.
+func treeModules(r *recipe, up upstreamMod) []string {
+	if r == kubeRecipe { // its staging modules are pinned by stagingReplaces
+		return nil
+	}
+	var tree []string
+	for _, rp := range up.Replace {
+		if rp.New.Version == "" && strings.HasPrefix(rp.Old.Path, r.module+"/") &&
+			(strings.HasPrefix(rp.New.Path, "./") || strings.HasPrefix(rp.New.Path, "../")) {
+			tree = append(tree, rp.Old.Path+" => "+rp.New.Path)
+		}
+	}
+	sort.Strings(tree)
+	return tree
+}
+
+// treeOnly explains a failed build of a version whose go.mod needs its own tree, names the
+// versions built here before, and the way out: a binary built from the repository.
+func (b *Builder) treeOnly(dir string, r *recipe, component, mv string, tree []string) string {
+	msg := fmt.Sprintf("why: %s@%s's go.mod takes %s from its own repository tree (%s); a module zip leaves those folders out, "+
+		"so this build took them from the module proxy, which does not serve them at versions that match this tree. "+
+		"The module proxy cannot build this version.", r.module, mv, plural(len(tree), "module"), examples(tree, 3))
+	if built := builtVersions(filepath.Join(dir, "bin"), r.bins[0]); len(built) > 0 {
+		msg += fmt.Sprintf(" Versions built here: %s.", strings.Join(built, ", "))
+	}
+	msg += fmt.Sprintf(" To run %s anyway, build it from a checkout of its repository at that tag and give the binary as %s", mv, binEnv[component])
+	if r == esoRecipe {
+		msg += " with its CRDs as ESO_CRDS (deploy/crds/bundle.yaml)"
+	}
+	return msg + "."
+}
+
+// builtVersions lists the versions of bin found in binDir (bin-VERSION).
+func builtVersions(binDir, bin string) []string {
+	entries, _ := os.ReadDir(binDir)
+	var out []string
+	for _, e := range entries {
+		if v, ok := strings.CutPrefix(e.Name(), bin+"-"); ok && !e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// examples joins the first n of list and says how many more there are.
+func examples(list []string, n int) string {
+	if len(list) <= n {
+		return strings.Join(list, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(list[:n], ", "), len(list)-n)
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // tail returns the last n non-empty lines of s, indented.

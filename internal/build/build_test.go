@@ -394,7 +394,7 @@ func TestRefusedVersionNamesTheNearestThatDownloads(t *testing.T) {
 	t.Setenv("FAKE_GO_VERSIONS", `"v3.5.0","v3.5.21","v3.5.23","v3.6.0"`) // v3.5.24 is not listed; it is the pinned one
 	_, err := b.Ensure(context.Background(), "etcd", "v3.5.22")
 	want := "etcd v3.5.22: go.etcd.io/etcd/server/v3@v3.5.22 is not available from the module proxy (403 Forbidden); " +
-		"nearest version that downloads: v3.5.24 (set ETCD_VERSION=v3.5.24)"
+		"nearest version that downloads: v3.5.24 (set ETCD_VERSION=v3.5.24), or give a binary built from the repository at v3.5.22 as ETCD_BIN"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got  %v\nwant %s", err, want)
 	}
@@ -418,7 +418,7 @@ func TestRefusedVersionNamesTheNearestThatDownloads(t *testing.T) {
 	}
 	t.Setenv("FAKE_GO_OK", "v1.17.2")
 	_, err = b.Ensure(context.Background(), "vault", "1.17.99")
-	if err == nil || !strings.HasSuffix(err.Error(), "nearest version that downloads: 1.17.2 (set VAULT_VERSION=1.17.2)") {
+	if err == nil || !strings.HasSuffix(err.Error(), "nearest version that downloads: 1.17.2 (set VAULT_VERSION=1.17.2), or give a binary built from the repository at 1.17.99 as VAULT_BIN") {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -482,5 +482,29 @@ func TestStagingReplaces(t *testing.T) {
 	lines, _, _ = stagingReplaces("v1.32.3", "1.23.0", all)
 	if count(lines, " v0.32.3") != 27 {
 		t.Fatalf("v1.32.3 staging (no known fallbacks):\n%s", strings.Join(lines, "\n"))
+	}
+}
+
+func TestTreeOnlyBuildSaysWhyAndTheWayOut(t *testing.T) {
+	up := upstreamMod{Go: "1.24", Replace: []struct{ Old, New modVer }{
+		{modVer{Path: "github.com/hashicorp/vault/sdk"}, modVer{Path: "./sdk"}},
+		{modVer{Path: "github.com/hashicorp/vault/api"}, modVer{Path: "./api"}},
+		{modVer{Path: "github.com/other/mod"}, modVer{Path: "github.com/other/mod", Version: "v1.0.0"}},
+		{modVer{Path: "github.com/other/local"}, modVer{Path: "../local"}},
+	}}
+	tree := treeModules(vaultRecipe, up)
+	want := []string{"github.com/hashicorp/vault/api => ./api", "github.com/hashicorp/vault/sdk => ./sdk"}
+	if fmt.Sprint(tree) != fmt.Sprint(want) {
+		t.Fatalf("treeModules = %v, want %v (only the repository's own modules from local folders)", tree, want)
+	}
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
+	os.WriteFile(filepath.Join(dir, "bin", "vault-1.17.2"), []byte("x"), 0o755)
+	var b Builder
+	msg := b.treeOnly(dir, vaultRecipe, "vault", "v1.21.4", tree)
+	for _, s := range []string{"github.com/hashicorp/vault@v1.21.4", "2 modules", "./sdk", "cannot build this version", "Versions built here: 1.17.2", "VAULT_BIN"} {
+		if !strings.Contains(msg, s) {
+			t.Errorf("%q missing from: %s", s, msg)
+		}
 	}
 }

@@ -82,8 +82,11 @@ func classify(out string) (refusal, bool) {
 			continue
 		}
 		r := refusal{kind: k, line: line}
-		if m := modAtVersion.FindStringSubmatch(line); m != nil {
-			r.module, r.version = m[1], m[2]
+		for _, m := range modAtVersion.FindAllStringSubmatch(line, -1) {
+			if !strings.Contains(m[1], "/pkg/mod/") { // not the source file that imports it
+				r.module, r.version = m[1], m[2]
+				break
+			}
 		}
 		return r, true
 	}

@@ -81,6 +81,16 @@ var binEnv = map[string]string{
 	"kubectl":                 "KUBECTL_BIN",
 }
 
+// componentOf names the component r builds.
+func componentOf(r *recipe) string {
+	for c, rr := range recipes {
+		if rr == r {
+			return c
+		}
+	}
+	return ""
+}
+
 func componentNames() []string {
 	var n []string
 	for c := range recipes {

@@ -302,7 +302,7 @@ func (l *Lab) PostgresAddrForVault() string { return l.pg.Addr() }
 
 // Versions implements lab.Lab: every value is read from the running component.
 func (l *Lab) Versions(ctx context.Context) (lab.Versions, error) {
-	var v lab.Versions
+	v := lab.Versions{Set: l.opts.Versions.Name}
 	var errs []error
 	var err error
 	if v.Kubernetes, err = l.cp.KubernetesVersion(); err != nil {
@@ -315,7 +315,13 @@ func (l *Lab) Versions(ctx context.Context) (lab.Versions, error) {
 		errs = append(errs, err)
 	}
 	if v.ESO, err = l.eso.Version(); err != nil {
-		errs = append(errs, err)
+		if declared := l.opts.Versions.ESO; declared != "" {
+			// a binary built from a source tree (ESO_BIN) carries no module version: report
+			// the version it was given as, marked so
+			v.ESO, err = declared+" (declared; the binary carries no version)", nil
+		} else {
+			errs = append(errs, err)
+		}
 	}
 	if v.Postgres, err = l.pg.Version(ctx); err != nil {
 		errs = append(errs, err)

@@ -28,8 +28,9 @@ func (l *Lab) installESO(ctx context.Context, ch *chart.Chart) error {
 		}
 		values["installCRDs"] = false
 	}
+	setImageTag(values, "", l.opts.Versions.ESO)
 	start := time.Now()
-	l.say("installing chart external-secrets %s (waiting for its Deployments)", ch.Metadata.Version)
+	l.say("installing chart external-secrets %s (%s; waiting for its Deployments)", ch.Metadata.Version, imageNote(ch, l.opts.Versions.ESO))
 	var err error
 	l.esoRelease, err = charts.Install(ctx, l.kubeconfig, ch, "external-secrets", esoNS, values,
 		charts.InstallOptions{Wait: true, Timeout: 5 * time.Minute, Log: l.secrets.Writer(l.progress)})
@@ -76,4 +77,38 @@ func (l *Lab) waitWebhook(ctx context.Context, version string) error {
 		return notServed
 	}
 	return err
+}
+
+// setImageTag sets the chart value [under.]image.tag to tag; an empty tag keeps the chart's
+// default (its appVersion).
+func setImageTag(values map[string]any, under, tag string) {
+	if tag == "" {
+		return
+	}
+	m := values
+	if under != "" {
+		sub, ok := values[under].(map[string]any)
+		if !ok {
+			sub = map[string]any{}
+			values[under] = sub
+		}
+		m = sub
+	}
+	img, ok := m["image"].(map[string]any)
+	if !ok {
+		img = map[string]any{}
+		m["image"] = img
+	}
+	img["tag"] = tag
+}
+
+// imageNote says which image tag a chart runs: its own app version, or the version set's.
+func imageNote(ch *chart.Chart, tag string) string {
+	switch {
+	case tag == "":
+		return "its own app version " + ch.Metadata.AppVersion
+	case tag == ch.Metadata.AppVersion:
+		return "app version " + tag
+	}
+	return fmt.Sprintf("image tag %s from the version set; the chart's app version is %s", tag, ch.Metadata.AppVersion)
 }

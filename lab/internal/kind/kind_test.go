@@ -25,7 +25,7 @@ func TestUpReadsVersionsFromTheClusterAndCloseDeletesIt(t *testing.T) {
 	if os.Getenv("VAULT_CHART") == "" || os.Getenv("ESO_CHART") == "" {
 		t.Skip("VAULT_CHART and ESO_CHART not set (no chart repository here): kind backend not tested")
 	}
-	v, err := versions.FromEnv()
+	v, err := versions.FromEnv("kind")
 	if err != nil {
 		t.Fatal(err)
 	}

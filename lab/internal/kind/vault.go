@@ -58,8 +58,9 @@ func (l *Lab) installVault(ctx context.Context, ch *chart.Chart) error {
 		dev, _ := server["dev"].(map[string]any)
 		dev["devRootToken"] = l.rootToken
 	}
+	setImageTag(values, "server", l.opts.Versions.Vault)
 	start := time.Now()
-	l.say("installing chart vault %s (%s)", ch.Metadata.Version, valuesFile)
+	l.say("installing chart vault %s (%s, %s)", ch.Metadata.Version, valuesFile, imageNote(ch, l.opts.Versions.Vault))
 	l.vaultRelease, err = charts.Install(ctx, l.kubeconfig, ch, "vault", vaultNS, values, charts.InstallOptions{Timeout: 5 * time.Minute, Log: l.secrets.Writer(l.progress)})
 	if err != nil {
 		return fmt.Errorf("install vault chart: %w", err)

@@ -279,7 +279,7 @@ func (l *Lab) PostgresAdminDSN() string {
 // Versions implements lab.Lab: the server's version, Vault's own, the ESO image's tag, the
 // chart versions of the releases, and Postgres's server_version once it runs.
 func (l *Lab) Versions(ctx context.Context) (lab.Versions, error) {
-	var v lab.Versions
+	v := lab.Versions{Set: l.opts.Versions.Name}
 	var errs []string
 	if sv, err := l.kube.Discovery().ServerVersion(); err == nil {
 		v.Kubernetes = sv.GitVersion

@@ -9,8 +9,11 @@ GOTEST_FLAGS ?= -timeout 40m -count=1
 
 REPORT_DIR ?= $(CURDIR)/reports/out
 LABELS ?=
+# VERSIONS=candidate picks a version set of versions/versions.yaml (default: pinned)
+VERSIONS ?=
+export VERSIONS
 
-.PHONY: all build cli bookstore lab lab-down lab-status test test-ha test-unit conformance versions clean
+.PHONY: all build cli bookstore lab lab-down lab-status test test-ha test-candidate test-unit conformance versions clean
 
 all: build
 
@@ -37,12 +40,25 @@ lab-status: cli
 	$(BIN) lab status
 
 ## test: unit tests and the embedded end-to-end tests (real etcd, kube-apiserver, ESO, Vault, Postgres),
-##       then the scenarios again on Vault HA (3 Raft nodes: failover, lease-storm)
+##       then the scenarios again on Vault HA (3 Raft nodes: failover, lease-storm), then on the
+##       candidate version set, diffed against the first run
 test: build
 	rm -rf $(ARTIFACTS_DIR) && mkdir -p $(ARTIFACTS_DIR)
 	set -a && eval "$$($(BIN) build --env)" && \
 	  ARTIFACTS_DIR=$(ARTIFACTS_DIR) REPORT_DIR=$(ARTIFACTS_DIR)/report BACKEND=embedded $(GO) test $(GOTEST_FLAGS) ./...
 	$(MAKE) --no-print-directory test-ha
+	$(MAKE) --no-print-directory test-candidate
+
+## test-candidate: every scenario on the embedded backend with the candidate version set (what the
+##                 module proxy builds of it), then `report diff` against artifacts/report (the
+##                 pinned run of `make test`): fails on a failed check or a regression
+CANDIDATE_SET ?= candidate
+test-candidate: cli
+	rm -rf $(ARTIFACTS_DIR)/candidate && mkdir -p $(ARTIFACTS_DIR)/candidate
+	set -a && VERSIONS=$(CANDIDATE_SET) && eval "$$($(BIN) build --env)" && \
+	  ARTIFACTS_DIR=$(ARTIFACTS_DIR)/candidate REPORT_DIR=$(ARTIFACTS_DIR)/candidate/report BACKEND=embedded \
+	  $(GO) test $(GOTEST_FLAGS) -run '^TestConformance$$' ./e2e
+	$(BIN) report diff --out $(ARTIFACTS_DIR)/candidate/diff $(ARTIFACTS_DIR)/report/report.json $(ARTIFACTS_DIR)/candidate/report/report.json
 
 ## test-ha: the scenarios and the planted-failover cleanup test on embedded Vault HA
 test-ha: build

@@ -120,7 +120,7 @@ func bringLabUp(ctx context.Context, _ *envconf.Config) (context.Context, error)
 		PostgresMode: os.Getenv("POSTGRES_MODE"), Progress: os.Stdout,
 		BookstoreImage: fixtures.BookstoreImage, BookstoreBinary: app,
 		VaultChart: os.Getenv("VAULT_CHART"), ESOChart: os.Getenv("ESO_CHART"), ESOCRDs: os.Getenv("ESO_CRDS"),
-		Preload: strings.Fields(os.Getenv("PRELOAD_IMAGES")), ClusterName: "secretslab-e2e",
+		Preload: strings.Fields(os.Getenv("PRELOAD_IMAGES")), ClusterName: labName(),
 		Secrets: labSecrets,
 	})
 	if err != nil {
@@ -197,4 +197,12 @@ func hostOf(u string) string {
 		return ""
 	}
 	return p.Host
+}
+
+// labName is the kind cluster's name: LAB_NAME, or secretslab-e2e.
+func labName() string {
+	if n := os.Getenv("LAB_NAME"); n != "" {
+		return n
+	}
+	return "secretslab-e2e"
 }

@@ -6,6 +6,7 @@ package esoproc
 import (
 	"context"
 	"debug/buildinfo"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,9 +16,9 @@ import (
 
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiext "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 
 	"github.com/secretslab/secretslab/internal/kube"
@@ -119,18 +120,19 @@ func readCRDs(path string) ([]*apiextv1.CustomResourceDefinition, error) {
 	return out, nil
 }
 
+// apply applies crd server-side: ESO's CRDs from 0.19 on are too large for the
+// last-applied annotation of a client-side apply, and a server-side apply takes over the
+// fields of an earlier install (Helm's or ours) without a read-modify-write race.
 func apply(ctx context.Context, cs apiext.Interface, crd *apiextv1.CustomResourceDefinition) error {
-	api := cs.ApiextensionsV1().CustomResourceDefinitions()
-	existing, err := api.Get(ctx, crd.Name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		_, err = api.Create(ctx, crd, metav1.CreateOptions{})
-		return err
-	}
+	crd.APIVersion, crd.Kind = "apiextensions.k8s.io/v1", "CustomResourceDefinition"
+	crd.ResourceVersion = ""
+	body, err := json.Marshal(crd)
 	if err != nil {
 		return err
 	}
-	crd.ResourceVersion = existing.ResourceVersion
-	_, err = api.Update(ctx, crd, metav1.UpdateOptions{})
+	force := true
+	_, err = cs.ApiextensionsV1().CustomResourceDefinitions().Patch(ctx, crd.Name, types.ApplyPatchType, body,
+		metav1.PatchOptions{FieldManager: "secretslab", Force: &force})
 	return err
 }
 

@@ -11,17 +11,20 @@ import (
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiext "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
 	"github.com/secretslab/secretslab/internal/build"
 	"github.com/secretslab/secretslab/internal/esoproc"
+	"github.com/secretslab/secretslab/internal/kube"
 	"github.com/secretslab/secretslab/internal/kubeproc"
 	"github.com/secretslab/secretslab/versions"
 )
 
-// TestCRDsApplyServerSideOverAnOlderInstall applies the pinned ESO's CRDs, then the
-// candidate's over them, as an in-place upgrade does: server-side apply takes the fields
-// over, and the served and storage versions are the candidate's.
+// TestCRDsApplyServerSideOverAnOlderInstall applies the pinned ESO's CRDs and writes an
+// ExternalSecret, then applies the candidate's CRDs over them, as an in-place upgrade does:
+// server-side apply takes the fields over, the served and storage versions are the
+// candidate's, and MigrateStorage leaves only the new storage version in storedVersions.
 func TestCRDsApplyServerSideOverAnOlderInstall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: starts etcd and kube-apiserver")
@@ -59,10 +62,46 @@ func TestCRDsApplyServerSideOverAnOlderInstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, dir := range dirs {
+	k, err := kube.New(cp.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const crdName = "externalsecrets.external-secrets.io"
+	for i, dir := range dirs {
 		if _, err := esoproc.InstallCRDs(ctx, cp.RESTConfig(), dir); err != nil {
 			t.Fatalf("apply %s: %v", dir, err)
 		}
+		if i == 0 { // an object written under the pinned CRDs, in their storage version
+			st, err := k.CRDStorage(ctx, crdName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			es := &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "external-secrets.io/" + st.Storage, "kind": "ExternalSecret",
+				"metadata": map[string]any{"name": "old", "namespace": "default"},
+				"spec": map[string]any{"secretStoreRef": map[string]any{"name": "s"}, "target": map[string]any{"name": "t"},
+					"data": []any{map[string]any{"secretKey": "k", "remoteRef": map[string]any{"key": "a/b", "property": "p"}}}},
+			}}
+			if err := k.Apply(ctx, es); err != nil {
+				t.Fatalf("create an ExternalSecret in %s: %v", st.Storage, err)
+			}
+		}
+	}
+	before, err := k.CRDStorage(ctx, crdName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := k.MigrateStorage(ctx, crdName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := k.CRDStorage(ctx, crdName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("storedVersions before migration %v (stale %v), after %v; %d object(s) rewritten", before.Stored, before.Stale(), after.Stored, n)
+	if len(before.Stale()) == 0 || n != 1 || len(after.Stale()) != 0 || !slices.Equal(after.Stored, []string{after.Storage}) {
+		t.Fatalf("migration: before %+v, after %+v, %d rewritten; want the old version stale before and only %s after", before, after, n, after.Storage)
 	}
 	crd, err := cs.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, "externalsecrets.external-secrets.io", metav1.GetOptions{})
 	if err != nil {

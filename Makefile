@@ -13,7 +13,7 @@ LABELS ?=
 VERSIONS ?=
 export VERSIONS
 
-.PHONY: all build cli bookstore lab lab-down lab-status test test-ha test-candidate test-unit conformance versions clean
+.PHONY: all build cli bookstore lab lab-down lab-status test test-ha test-candidate test-unit conformance upgrade-check versions clean
 
 all: build
 
@@ -76,6 +76,14 @@ conformance: cli $(if $(filter kind,$(CONFORMANCE_BACKEND)),,build)
 	set -a && $(if $(filter kind,$(CONFORMANCE_BACKEND)),true,eval "$$($(BIN) build --env)") && \
 	  ARTIFACTS_DIR=$(ARTIFACTS_DIR) REPORT_DIR=$(REPORT_DIR) BACKEND=$(CONFORMANCE_BACKEND) HA=$(HA) \
 	  $(GO) test $(GOTEST_FLAGS) -v -run '^TestConformance$$' ./e2e -args $(if $(LABELS),--labels "$(LABELS)")
+
+## upgrade-check: pre-upgrade validation of FROM -> TO (version sets): a fresh run on each, FROM
+##                upgraded in place to TO, the diffs and reports/upgrade-check/index.html
+FROM ?= pinned
+TO ?= candidate
+upgrade-check: cli bookstore
+	$(BIN) upgrade-check --from $(FROM) --to $(TO) --out $(CURDIR)/reports/upgrade-check \
+	  --backend $(CONFORMANCE_BACKEND) $(if $(HA),--ha) --bookstore-binary bin/bookstore
 
 ## test-unit: only the tests that need no component binaries
 test-unit:

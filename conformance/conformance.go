@@ -7,13 +7,32 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/secretslab/secretslab/lab"
 	"github.com/secretslab/secretslab/reports"
 	"github.com/secretslab/secretslab/scenarios"
+	"github.com/secretslab/secretslab/versions"
 )
+
+// UpgradeToEnv names the version set the upgrade scenario moves the lab to; TO_ESO_BIN,
+// TO_ESO_CRDS and TO_VAULT_BIN give prebuilt binaries or CRDs for it.
+const UpgradeToEnv = "UPGRADE_TO"
+
+// Upgrade returns the upgrade target set (as backend sees it) with the binaries the
+// environment gives for it, or nil when set is empty.
+func Upgrade(set, backend string) (*lab.Upgrade, error) {
+	if set == "" {
+		return nil, nil
+	}
+	v, err := versions.Named(set, backend)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", UpgradeToEnv, err)
+	}
+	return &lab.Upgrade{Versions: v, ESOBin: os.Getenv("TO_ESO_BIN"), ESOCRDs: os.Getenv("TO_ESO_CRDS"), VaultBin: os.Getenv("TO_VAULT_BIN")}, nil
+}
 
 // Select returns the scenarios a label filter picks: "" for all, or "scenario=NAME[,NAME...]"
 // (the e2e-framework --labels syntax), in the order of scenarios.All().

@@ -78,6 +78,9 @@ func prepareRunner(ctx context.Context, _ *envconf.Config) (context.Context, err
 		return ctx, err
 	}
 	env.Timeouts = env.Timeouts.Scale(scale)
+	if env.UpgradeTo, err = conformance.Upgrade(os.Getenv(conformance.UpgradeToEnv), labFrom(ctx).Backend()); err != nil {
+		return ctx, err
+	}
 	runner = &scenarios.Runner{Env: env}
 	startedAt = time.Now()
 	return ctx, nil

@@ -113,6 +113,29 @@ type Versions struct {
 	Postgres   string `json:"postgres"`
 }
 
+// Upgrade names the versions an upgrade moves a lab to, and prebuilt binaries or CRDs for
+// them (empty: built from the module proxy, or the chart's on kind).
+type Upgrade struct {
+	Versions versions.Set
+	ESOBin   string // TO_ESO_BIN
+	ESOCRDs  string // TO_ESO_CRDS: a file or dir
+	VaultBin string // TO_VAULT_BIN
+}
+
+// Upgrader is a lab that can move in place to other versions, as an operator upgrades: ESO
+// first (its CRDs applied server-side, then the controller), then Vault node by node
+// (standbys first, the active node last, each unsealed and healthy before the next).
+type Upgrader interface {
+	Upgrade(ctx context.Context, to Upgrade) ([]UpgradeStep, error)
+}
+
+// UpgradeStep is one step an upgrade took, with its duration ("" Skipped when it ran).
+type UpgradeStep struct {
+	What    string        `json:"what"`
+	Took    time.Duration `json:"took"`
+	Skipped string        `json:"skipped,omitempty"`
+}
+
 // Options configure a lab; backends ignore what does not apply to them.
 type Options struct {
 	Backend      string    // embedded | kind | auto

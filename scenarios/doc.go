@@ -12,6 +12,7 @@
 //	rotation.go      a KV change reaches the Secret on a forced sync
 //	failover.go      Vault HA: the active node dies, another takes over (ch15.05)
 //	lease_storm.go   Vault HA: many leases across a full restart, none orphaned (ch15.05)
+//	upgrade.go       ESO and Vault upgraded in place to UPGRADE_TO while the workload runs
 //
 // The engine is apart from them: runner.go (Scenario, Check, Result, Runner), env.go (Env,
 // the State scenarios hand on, Timeouts, Requirements, Defer), helpers.go (fixtures applied

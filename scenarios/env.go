@@ -20,6 +20,8 @@ type Env struct {
 	Out      io.Writer // progress lines (no secret values are ever written)
 	Timeouts Timeouts
 	State    State
+	// UpgradeTo is the upgrade scenario's target (nil: that scenario is skipped).
+	UpgradeTo *lab.Upgrade
 
 	runner *Runner
 }
@@ -32,7 +34,8 @@ type State struct {
 	// Catalog is the running catalog workload (set by baseline.State.Catalog-serves).
 	Catalog lab.Workload
 	// ESVersion is the external-secrets.io version the fixtures are applied in (set by
-	// swap.served-api-version; until then the fixture's own version when served).
+	// swap.served-api-version, and by upgrade.in-place when the upgrade stops serving it;
+	// until then the fixture's own version when served).
 	ESVersion string
 }
 
@@ -124,12 +127,12 @@ func (e *Env) say(format string, args ...any) {
 // missing.
 type Requirement struct {
 	Name string
-	Met  func(l lab.Lab) bool
+	Met  func(e *Env) bool
 	Why  string // what to do when it is missing
 }
 
 func (r Requirement) met(e *Env) (bool, string) {
-	if r.Met(e.Lab) {
+	if r.Met(e) {
 		return true, ""
 	}
 	return false, "needs " + r.Name + ": " + r.Why
@@ -138,6 +141,6 @@ func (r Requirement) met(e *Env) (bool, string) {
 // VaultHA is what the failover and lease-storm scenarios require.
 var VaultHA = Requirement{
 	Name: "Vault HA (3 Raft nodes)",
-	Met:  func(l lab.Lab) bool { return len(l.VaultNodes()) >= 3 },
+	Met:  func(e *Env) bool { return len(e.Lab.VaultNodes()) >= 3 },
 	Why:  "run with HA=1 (lab up --ha, secretslab conformance --ha)",
 }

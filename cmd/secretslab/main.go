@@ -17,9 +17,12 @@ const usage = `usage: secretslab COMMAND
   lab status   show what runs and how to reach it
   conformance  bring a lab up, run the scenarios, write the report, bring it down
                (--backend, --ha, --labels scenario=NAME, --out DIR, --bookstore-binary);
-               exits non-zero when a check failed
+               (--versions SET, --upgrade-to SET); exits non-zero when a check failed
+  upgrade-check --from SET --to SET [--out DIR] [conformance flags]
+               fresh runs on FROM and TO, FROM upgraded in place to TO, the diffs
+               against FROM and one summary page; exits non-zero on a failure or regression
   build        build the component binaries once into the cache (embedded backend)
-  versions     print the versions in use (pinned, with overrides)
+  versions     print a version set (--versions SET, --backend) with its overrides
   report render FILE.json [--out DIR]
                re-render junit.xml, report.md and report.html from a report.json
   report diff BASELINE.json CANDIDATE.json [--out DIR] [--noise PCT]
@@ -60,6 +63,8 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("lab %s: unknown subcommand (want up, down or status)", args[1])
 	case "conformance":
 		return conformanceCmd(ctx, args[1:])
+	case "upgrade-check":
+		return upgradeCheckCmd(ctx, args[1:])
 	case "build":
 		return buildCmd(ctx, args[1:])
 	case "versions":

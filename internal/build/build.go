@@ -27,6 +27,9 @@ type Builder struct {
 	CacheDir string    // default: os.UserCacheDir()/secretslab
 	Progress io.Writer // progress lines; nil = io.Discard
 	GoBin    string    // default: "go" from PATH, else /usr/local/go/bin/go
+	// IgnoreEnv: VAULT_BIN and the like are not used (they name the running versions'
+	// binaries; an upgrade's target versions come from the cache or a build)
+	IgnoreEnv bool
 }
 
 // buildEnv is set for every go command, as in build-binaries.sh.
@@ -51,7 +54,7 @@ func (b *Builder) Ensure(ctx context.Context, component, version string) (string
 	if !ok {
 		return "", fmt.Errorf("unknown component %q (known: %s)", component, strings.Join(componentNames(), ", "))
 	}
-	if env := binEnv[component]; os.Getenv(env) != "" {
+	if env := binEnv[component]; os.Getenv(env) != "" && !b.IgnoreEnv {
 		return checkExecutable(env, os.Getenv(env))
 	}
 	disp, mv, err := r.versions(version)

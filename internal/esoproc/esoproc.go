@@ -152,6 +152,11 @@ type Controller struct {
 
 // Start runs the controller and waits until its ExternalSecret workers have started.
 func Start(ctx context.Context, opts Options) (*Controller, error) {
+	// the log is appended to across restarts (an upgrade): wait for this start's line only
+	var offset int64
+	if fi, err := os.Stat(filepath.Join(opts.LogDir, "external-secrets.log")); err == nil {
+		offset = fi.Size()
+	}
 	p, err := proc.Start(proc.Spec{
 		Name: "external-secrets", Path: opts.Binary, LogDir: opts.LogDir, Redact: opts.Redact,
 		Args: []string{
@@ -173,7 +178,10 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 			if err != nil {
 				return false, err
 			}
-			for _, line := range strings.Split(string(log), "\n") {
+			if int64(len(log)) < offset {
+				offset = 0
+			}
+			for _, line := range strings.Split(string(log[offset:]), "\n") {
 				if strings.Contains(line, "Starting workers") && strings.Contains(strings.ToLower(line), "externalsecret") {
 					return true, nil
 				}

@@ -519,3 +519,21 @@ func (n *Node) Version(ctx context.Context) (string, error) {
 	}
 	return st.Version, nil
 }
+
+// Replace stops the node gracefully and starts binary in its place, with the same
+// configuration and storage, as a rolling upgrade does; it waits until the API answers. A
+// Raft node comes back sealed (see Unseal).
+func (n *Node) Replace(ctx context.Context, binary string, grace time.Duration) error {
+	if p := n.Process(); p != nil && p.Running() {
+		if err := p.Stop(grace); err != nil {
+			return fmt.Errorf("stop %s for the upgrade: %w", n.name, err)
+		}
+	}
+	n.mu.Lock()
+	n.spec.Path = binary
+	n.mu.Unlock()
+	if err := n.start(ctx); err != nil {
+		return fmt.Errorf("start %s on %s: %w", n.name, binary, err)
+	}
+	return nil
+}

@@ -40,7 +40,12 @@ func upgrade() Scenario {
 				if err := e.Kube.Apply(ctx, es); err != nil {
 					return err
 				}
-				e.Defer("delete the probe ExternalSecret "+probe, func(ctx context.Context) error { return e.deleteProbe(ctx, probe) })
+				e.Defer("delete the probe ExternalSecret "+probe+" and its Secret", func(ctx context.Context) error {
+					if err := e.Kube.Delete(ctx, es, secretObj(probe)); err != nil {
+						return err
+					}
+					return e.Kube.WaitGone(ctx, secretObj(probe), e.Timeouts.Gone)
+				})
 				if _, err := e.Kube.WaitCondition(ctx, es, "Ready", e.Timeouts.Sync); err != nil {
 					return err
 				}
@@ -72,7 +77,7 @@ func upgrade() Scenario {
 				if err != nil || len(served) == 0 {
 					return fmt.Errorf("after the upgrade external-secrets.io serves %v: %v", served, err)
 				}
-				if !slices.Contains(served, e.State.ESVersion) {
+				if e.State.ESVersion != "" && !slices.Contains(served, e.State.ESVersion) {
 					r.Note("%s/%s is no longer served; fixtures now use %s", esGroup, e.State.ESVersion, served[0])
 					e.State.ESVersion = served[0]
 				}
@@ -166,6 +171,35 @@ func upgrade() Scenario {
 					return err
 				}
 				r.Figure("sync-latency-ms", float64(latency.Milliseconds()))
+				return nil
+			}},
+			{"gc-after", "after the upgrade, deleting an ExternalSecret still removes its Secret (owner reference)", func(ctx context.Context, e *Env, r *Result) error {
+				s, err := e.Lab.Kube().CoreV1().Secrets(ns).Get(ctx, probe, metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				var owners []string
+				for _, o := range s.OwnerReferences {
+					owners = append(owners, o.APIVersion+" "+o.Kind+" "+o.Name)
+				}
+				es, err := e.rotationProbe(ctx, probe)
+				if err != nil {
+					return err
+				}
+				start := time.Now()
+				if err := e.Kube.Delete(ctx, es); err != nil {
+					return err
+				}
+				// a long bound: how late the garbage collector is after an upgrade is the finding
+				err = e.Kube.WaitGone(ctx, secretObj(probe), 5*e.Timeouts.Gone)
+				took := time.Since(start)
+				r.Claim("ch05 how it works (C05-09)", "creationPolicy Owner: deleting the ExternalSecret deletes the Secret (after an in-place ESO upgrade, within "+e.Timeouts.Gone.String()+")",
+					err == nil && took <= e.Timeouts.Gone)
+				if err != nil {
+					return fmt.Errorf("the Secret, owned by %v, outlived its ExternalSecret: %w", owners, err)
+				}
+				r.Figure("gc-seconds", took.Seconds())
+				r.Note("owner %v; the Secret was gone %.1fs after its ExternalSecret was deleted", owners, took.Seconds())
 				return nil
 			}},
 		}}

@@ -214,6 +214,10 @@ func (cp *ControlPlane) StartControllers() error {
 		// garbagecollector: deletes a Secret whose owning ExternalSecret is gone;
 		// namespace: finishes namespace deletion; serviceaccount: the default SA per namespace.
 		"--controllers=garbagecollector,namespace,serviceaccount",
+		// each controller as its own ServiceAccount with its bootstrap role, as kubeadm runs
+		// it: the garbage collector may then read any owner (system:controller:generic-
+		// garbage-collector), not only what system:kube-controller-manager may
+		"--use-service-account-credentials=true",
 		"--leader-elect=false",
 		"--secure-port=0",
 		"--root-ca-file=" + filepath.Join(certDir, "ca.crt"),

@@ -13,7 +13,7 @@ LABELS ?=
 VERSIONS ?=
 export VERSIONS
 
-.PHONY: all build cli bookstore lab lab-down lab-status test test-ha test-candidate test-unit conformance upgrade-check versions clean
+.PHONY: all build cli bookstore lab lab-down lab-status test test-ha test-candidate test-upgrade test-unit conformance upgrade-check versions clean
 
 all: build
 
@@ -48,6 +48,7 @@ test: build
 	  ARTIFACTS_DIR=$(ARTIFACTS_DIR) REPORT_DIR=$(ARTIFACTS_DIR)/report BACKEND=embedded $(GO) test $(GOTEST_FLAGS) ./...
 	$(MAKE) --no-print-directory test-ha
 	$(MAKE) --no-print-directory test-candidate
+	$(MAKE) --no-print-directory test-upgrade
 
 ## test-candidate: every scenario on the embedded backend with the candidate version set (what the
 ##                 module proxy builds of it), then `report diff` against artifacts/report (the
@@ -84,6 +85,14 @@ TO ?= candidate
 upgrade-check: cli bookstore
 	$(BIN) upgrade-check --from $(FROM) --to $(TO) --out $(CURDIR)/reports/upgrade-check \
 	  --backend $(CONFORMANCE_BACKEND) $(if $(HA),--ha) --bookstore-binary bin/bookstore
+
+## test-upgrade: the upgrade scenario on the embedded backend: the pinned set upgraded in place to
+##               CANDIDATE_SET while the catalog runs (report in artifacts/upgrade/report)
+test-upgrade: build
+	rm -rf $(ARTIFACTS_DIR)/upgrade && mkdir -p $(ARTIFACTS_DIR)/upgrade
+	set -a && eval "$$($(BIN) build --env)" && \
+	  ARTIFACTS_DIR=$(ARTIFACTS_DIR)/upgrade REPORT_DIR=$(ARTIFACTS_DIR)/upgrade/report BACKEND=embedded UPGRADE_TO=$(CANDIDATE_SET) \
+	  $(GO) test $(GOTEST_FLAGS) -run '^TestConformance$$' ./e2e -args --labels scenario=upgrade
 
 ## test-unit: only the tests that need no component binaries
 test-unit:

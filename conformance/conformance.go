@@ -17,8 +17,10 @@ import (
 	"github.com/secretslab/secretslab/versions"
 )
 
-// UpgradeToEnv names the version set the upgrade scenario moves the lab to; TO_ESO_BIN,
-// TO_ESO_CRDS and TO_VAULT_BIN give prebuilt binaries or CRDs for it.
+// UpgradeToEnv names the version set the upgrade scenario moves the lab to; TO_VAULT_VERSION
+// and the like override its entries (as VAULT_VERSION does for the running set); TO_ESO_BIN,
+// TO_VAULT_BIN (embedded), TO_ESO_CRDS, TO_VAULT_CHART and TO_ESO_CHART (kind: local charts)
+// give its binaries, CRDs and charts.
 const UpgradeToEnv = "UPGRADE_TO"
 
 // Upgrade returns the upgrade target set (as backend sees it) with the binaries the
@@ -27,11 +29,12 @@ func Upgrade(set, backend string) (*lab.Upgrade, error) {
 	if set == "" {
 		return nil, nil
 	}
-	v, err := versions.Named(set, backend)
+	v, err := versions.Target(set, backend, "TO_")
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", UpgradeToEnv, err)
 	}
-	return &lab.Upgrade{Versions: v, ESOBin: os.Getenv("TO_ESO_BIN"), ESOCRDs: os.Getenv("TO_ESO_CRDS"), VaultBin: os.Getenv("TO_VAULT_BIN")}, nil
+	return &lab.Upgrade{Versions: v, ESOBin: os.Getenv("TO_ESO_BIN"), VaultBin: os.Getenv("TO_VAULT_BIN"), ESOCRDs: os.Getenv("TO_ESO_CRDS"),
+		VaultChart: os.Getenv("TO_VAULT_CHART"), ESOChart: os.Getenv("TO_ESO_CHART")}, nil
 }
 
 // Select returns the scenarios a label filter picks: "" for all, or "scenario=NAME[,NAME...]"

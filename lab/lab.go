@@ -116,10 +116,12 @@ type Versions struct {
 // Upgrade names the versions an upgrade moves a lab to, and prebuilt binaries or CRDs for
 // them (empty: built from the module proxy, or the chart's on kind).
 type Upgrade struct {
-	Versions versions.Set
-	ESOBin   string // TO_ESO_BIN
-	ESOCRDs  string // TO_ESO_CRDS: a file or dir
-	VaultBin string // TO_VAULT_BIN
+	Versions   versions.Set
+	ESOBin     string // embedded: TO_ESO_BIN
+	VaultBin   string // embedded: TO_VAULT_BIN
+	ESOCRDs    string // TO_ESO_CRDS: a file or dir
+	VaultChart string // kind: TO_VAULT_CHART, a local chart dir or .tgz
+	ESOChart   string // kind: TO_ESO_CHART
 }
 
 // Upgrader is a lab that can move in place to other versions, as an operator upgrades: ESO

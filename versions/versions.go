@@ -157,16 +157,29 @@ func (c *Choice) Resolve(backend string) (Set, error) {
 	if name == "" {
 		name = DefaultSet
 	}
+	return resolve(name, backend, func(env string) string {
+		if f := c.flags[env]; f != nil && strings.TrimSpace(*f) != "" {
+			return *f
+		}
+		return os.Getenv(env)
+	})
+}
+
+// Target resolves set name as an upgrade target: its entries are overridden by the
+// environment variables named with prefix (e.g. TO_VAULT_VERSION).
+func Target(name, backend, prefix string) (Set, error) {
+	return resolve(name, backend, func(env string) string { return os.Getenv(prefix + env) })
+}
+
+// resolve returns set name as backend sees it with the overrides lookup gives.
+func resolve(name, backend string, lookup func(env string) string) (Set, error) {
 	s, err := Named(name, backend)
 	if err != nil {
 		return Set{}, err
 	}
 	given := map[string]bool{}
 	for _, e := range s.entries() {
-		v := strings.TrimSpace(os.Getenv(e.env))
-		if f := c.flags[e.env]; f != nil && strings.TrimSpace(*f) != "" {
-			v = strings.TrimSpace(*f)
-		}
+		v := strings.TrimSpace(lookup(e.env))
 		if v != "" {
 			*e.field, given[e.env] = v, true
 		}

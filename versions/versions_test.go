@@ -136,3 +136,16 @@ func TestMalformedOverrideNamesItsVariable(t *testing.T) {
 		t.Fatalf("want an error naming ESO_VERSION, got %v", err)
 	}
 }
+
+func TestUpgradeTargetTakesPrefixedOverrides(t *testing.T) {
+	t.Setenv("TO_VAULT_VERSION", "1.17.2")
+	t.Setenv("VAULT_VERSION", "9.9.9") // the running set's override does not leak into the target
+	s, err := Target("candidate", "kind", "TO_")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := Named("candidate", "kind")
+	if s.Vault != "1.17.2" || s.VaultChart != want.VaultChart || s.ESO != want.ESO {
+		t.Fatalf("target %+v: want candidate with Vault image tag 1.17.2", s)
+	}
+}

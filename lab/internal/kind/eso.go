@@ -20,17 +20,23 @@ import (
 // (installCRDs=true); with opts.ESOCRDs the CRDs are applied from that file first and the
 // chart is installed with installCRDs=false, as GitOps setups manage CRDs separately.
 func (l *Lab) installESO(ctx context.Context, ch *chart.Chart) error {
+	return l.installESOWith(ctx, ch, l.opts.ESOCRDs, l.opts.Versions.ESO)
+}
+
+// installESOWith installs (or upgrades) the chart with CRDs from crds (a file or dir; empty:
+// the chart's) and image tag (empty: the chart's app version).
+func (l *Lab) installESOWith(ctx context.Context, ch *chart.Chart, crds, tag string) error {
 	values := map[string]any{"installCRDs": true}
-	if l.opts.ESOCRDs != "" {
-		l.say("applying ESO CRDs from %s", l.opts.ESOCRDs)
-		if _, err := esoproc.InstallCRDFiles(ctx, l.cfg, l.opts.ESOCRDs); err != nil {
+	if crds != "" {
+		l.say("applying ESO CRDs from %s (server-side)", crds)
+		if _, err := esoproc.InstallCRDsFrom(ctx, l.cfg, crds); err != nil {
 			return fmt.Errorf("ESO CRDs: %w", err)
 		}
 		values["installCRDs"] = false
 	}
-	setImageTag(values, "", l.opts.Versions.ESO)
+	setImageTag(values, "", tag)
 	start := time.Now()
-	l.say("installing chart external-secrets %s (%s; waiting for its Deployments)", ch.Metadata.Version, imageNote(ch, l.opts.Versions.ESO))
+	l.say("installing chart external-secrets %s (%s; waiting for its Deployments)", ch.Metadata.Version, imageNote(ch, tag))
 	var err error
 	l.esoRelease, err = charts.Install(ctx, l.kubeconfig, ch, "external-secrets", esoNS, values,
 		charts.InstallOptions{Wait: true, Timeout: 5 * time.Minute, Log: l.secrets.Writer(l.progress)})

@@ -29,6 +29,7 @@ import (
 	"github.com/secretslab/secretslab/internal/portforward"
 	"github.com/secretslab/secretslab/internal/redact"
 	"github.com/secretslab/secretslab/lab"
+	"github.com/secretslab/secretslab/versions"
 	"github.com/secretslab/secretslab/lab/kindcluster"
 )
 
@@ -133,17 +134,21 @@ func (l *Lab) makeDirs() error {
 }
 
 func (l *Lab) loadCharts(ctx context.Context) (vaultChart, esoChart *chart.Chart, err error) {
+	return l.loadChartsOf(ctx, l.opts.Versions, l.opts.VaultChart, l.opts.ESOChart)
+}
+
+// loadChartsOf loads the charts of v: from the local paths when given, else the repositories.
+func (l *Lab) loadChartsOf(ctx context.Context, v versions.Set, vaultPath, esoPath string) (vaultChart, esoChart *chart.Chart, err error) {
 	cache := "" // charts.Load's default: the user cache dir/secretslab/charts
 	if l.opts.CacheDir != "" {
 		cache = filepath.Join(l.opts.CacheDir, "charts")
 	}
-	v := l.opts.Versions
 	l.say("loading charts: vault %s, external-secrets %s", v.VaultChart, v.ESOChart)
-	vaultChart, err = charts.Load(ctx, charts.Source{Repo: VaultRepo, Name: "vault", Version: v.VaultChart, Path: l.opts.VaultChart}, cache)
+	vaultChart, err = charts.Load(ctx, charts.Source{Repo: VaultRepo, Name: "vault", Version: v.VaultChart, Path: vaultPath}, cache)
 	if err != nil {
 		return nil, nil, fmt.Errorf("vault chart: %w", err)
 	}
-	esoChart, err = charts.Load(ctx, charts.Source{Repo: ESORepo, Name: "external-secrets", Version: v.ESOChart, Path: l.opts.ESOChart}, cache)
+	esoChart, err = charts.Load(ctx, charts.Source{Repo: ESORepo, Name: "external-secrets", Version: v.ESOChart, Path: esoPath}, cache)
 	if err != nil {
 		return nil, nil, fmt.Errorf("external-secrets chart: %w", err)
 	}

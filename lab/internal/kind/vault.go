@@ -35,35 +35,10 @@ type keyFile = vaultops.KeyFile
 // uses updateStrategy OnDelete, so helm's wait says nothing about Vault: the pods and Vault's
 // own health are waited on instead.
 func (l *Lab) installVault(ctx context.Context, ch *chart.Chart) error {
-	valuesFile := "dev.yaml"
-	replicas := 1
-	if l.opts.VaultMode == lab.VaultHA {
-		valuesFile, replicas = "ha-raft.yaml", 3
-	}
-	raw, err := fixtures.File(fixtures.HelmValuesDir + "/" + valuesFile)
-	if err != nil {
-		return err
-	}
-	values, err := charts.ValuesFromBytes(raw)
-	if err != nil {
-		return err
-	}
-	if l.opts.VaultMode != lab.VaultHA {
-		// the dev root token is the lab's own random one, never the chapter's "root"
-		b := make([]byte, 16)
-		_, _ = rand.Read(b)
-		l.rootToken = "devroot" + hex.EncodeToString(b)
-		l.secrets.Add(l.rootToken)
-		server, _ := values["server"].(map[string]any)
-		dev, _ := server["dev"].(map[string]any)
-		dev["devRootToken"] = l.rootToken
-	}
-	setImageTag(values, "server", l.opts.Versions.Vault)
 	start := time.Now()
-	l.say("installing chart vault %s (%s, %s)", ch.Metadata.Version, valuesFile, imageNote(ch, l.opts.Versions.Vault))
-	l.vaultRelease, err = charts.Install(ctx, l.kubeconfig, ch, "vault", vaultNS, values, charts.InstallOptions{Timeout: 5 * time.Minute, Log: l.secrets.Writer(l.progress)})
+	replicas, err := l.installVaultChart(ctx, ch, l.opts.Versions.Vault)
 	if err != nil {
-		return fmt.Errorf("install vault chart: %w", err)
+		return err
 	}
 	for i := 0; i < replicas; i++ {
 		n := &vaultNode{l: l, name: fmt.Sprintf("vault-%d", i)}
@@ -92,6 +67,44 @@ func (l *Lab) installVault(ctx context.Context, ch *chart.Chart) error {
 	}
 	l.say("vault ready in %s", time.Since(start).Round(time.Second))
 	return nil
+}
+
+// installVaultChart installs (or upgrades) the chart with the chapter's values and image tag
+// (empty: the chart's app version); it returns the number of Vault servers. The chart's
+// OnDelete update strategy means an upgrade restarts no pod.
+func (l *Lab) installVaultChart(ctx context.Context, ch *chart.Chart, tag string) (replicas int, err error) {
+	valuesFile := "dev.yaml"
+	replicas = 1
+	if l.opts.VaultMode == lab.VaultHA {
+		valuesFile, replicas = "ha-raft.yaml", 3
+	}
+	raw, err := fixtures.File(fixtures.HelmValuesDir + "/" + valuesFile)
+	if err != nil {
+		return 0, err
+	}
+	values, err := charts.ValuesFromBytes(raw)
+	if err != nil {
+		return 0, err
+	}
+	if l.opts.VaultMode != lab.VaultHA {
+		// the dev root token is the lab's own random one, never the chapter's "root"
+		if l.rootToken == "" {
+			b := make([]byte, 16)
+			_, _ = rand.Read(b)
+			l.rootToken = "devroot" + hex.EncodeToString(b)
+			l.secrets.Add(l.rootToken)
+		}
+		server, _ := values["server"].(map[string]any)
+		dev, _ := server["dev"].(map[string]any)
+		dev["devRootToken"] = l.rootToken
+	}
+	setImageTag(values, "server", tag)
+	l.say("installing chart vault %s (%s, %s)", ch.Metadata.Version, valuesFile, imageNote(ch, tag))
+	l.vaultRelease, err = charts.Install(ctx, l.kubeconfig, ch, "vault", vaultNS, values, charts.InstallOptions{Timeout: 5 * time.Minute, Log: l.secrets.Writer(l.progress)})
+	if err != nil {
+		return 0, fmt.Errorf("install vault chart: %w", err)
+	}
+	return replicas, nil
 }
 
 // bootstrapRaft: init vault-0 (keys in a 0600 file), unseal it, join and unseal the others,

@@ -29,8 +29,8 @@ import (
 	"github.com/secretslab/secretslab/internal/portforward"
 	"github.com/secretslab/secretslab/internal/redact"
 	"github.com/secretslab/secretslab/lab"
-	"github.com/secretslab/secretslab/versions"
 	"github.com/secretslab/secretslab/lab/kindcluster"
+	"github.com/secretslab/secretslab/versions"
 )
 
 //go:embed kind-config.yaml

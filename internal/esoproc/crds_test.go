@@ -11,6 +11,7 @@ import (
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiext "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
@@ -84,6 +85,14 @@ func TestCRDsApplyServerSideOverAnOlderInstall(t *testing.T) {
 			}}
 			if err := k.Apply(ctx, es); err != nil {
 				t.Fatalf("create an ExternalSecret in %s: %v", st.Storage, err)
+			}
+			// what ESO's cert-controller does on kind before 0.16: a conversion webhook
+			// under another field manager
+			hook := []byte(`{"spec":{"conversion":{"strategy":"Webhook","webhook":{"conversionReviewVersions":["v1"],` +
+				`"clientConfig":{"service":{"name":"external-secrets-webhook","namespace":"default","path":"/convert"}}}}}}`)
+			if _, err := cs.ApiextensionsV1().CustomResourceDefinitions().Patch(ctx, "secretstores.external-secrets.io", types.MergePatchType, hook,
+				metav1.PatchOptions{FieldManager: "cert-controller"}); err != nil {
+				t.Fatalf("inject a conversion webhook: %v", err)
 			}
 		}
 	}

@@ -123,16 +123,33 @@ func readCRDs(path string) ([]*apiextv1.CustomResourceDefinition, error) {
 // apply applies crd server-side: ESO's CRDs from 0.19 on are too large for the
 // last-applied annotation of a client-side apply, and a server-side apply takes over the
 // fields of an earlier install (Helm's or ours) without a read-modify-write race.
+//
+// A CRD that used a conversion webhook (ESO before 0.16: its cert-controller injects the CA
+// into spec.conversion.webhook) and whose new definition does not is first switched to
+// strategy None with the webhook removed: server-side apply cannot drop a field another
+// manager owns, and the API server rejects webhook settings without strategy Webhook.
 func apply(ctx context.Context, cs apiext.Interface, crd *apiextv1.CustomResourceDefinition) error {
+	api := cs.ApiextensionsV1().CustomResourceDefinitions()
 	crd.APIVersion, crd.Kind = "apiextensions.k8s.io/v1", "CustomResourceDefinition"
 	crd.ResourceVersion = ""
+	if crd.Spec.Conversion == nil {
+		crd.Spec.Conversion = &apiextv1.CustomResourceConversion{Strategy: apiextv1.NoneConverter}
+	}
+	if crd.Spec.Conversion.Strategy != apiextv1.WebhookConverter {
+		existing, err := api.Get(ctx, crd.Name, metav1.GetOptions{})
+		if err == nil && existing.Spec.Conversion != nil && existing.Spec.Conversion.Strategy == apiextv1.WebhookConverter {
+			patch := []byte(`{"spec":{"conversion":{"strategy":"None","webhook":null}}}`)
+			if _, err := api.Patch(ctx, crd.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "secretslab"}); err != nil {
+				return fmt.Errorf("drop the conversion webhook of %s (the new definition has none): %w", crd.Name, err)
+			}
+		}
+	}
 	body, err := json.Marshal(crd)
 	if err != nil {
 		return err
 	}
 	force := true
-	_, err = cs.ApiextensionsV1().CustomResourceDefinitions().Patch(ctx, crd.Name, types.ApplyPatchType, body,
-		metav1.PatchOptions{FieldManager: "secretslab", Force: &force})
+	_, err = api.Patch(ctx, crd.Name, types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: "secretslab", Force: &force})
 	return err
 }
 

@@ -83,7 +83,7 @@ conformance: cli $(if $(filter kind,$(CONFORMANCE_BACKEND)),,build)
 FROM ?= pinned
 TO ?= candidate
 upgrade-check: cli bookstore
-	$(BIN) upgrade-check --from $(FROM) --to $(TO) --out $(CURDIR)/reports/upgrade-check \
+	$(BIN) upgrade-check --from $(FROM) --to $(TO) --out $(CURDIR)/reports/upgrade-check -- \
 	  --backend $(CONFORMANCE_BACKEND) $(if $(HA),--ha) --bookstore-binary bin/bookstore
 
 ## test-upgrade: the upgrade scenario on the embedded backend: the pinned set upgraded in place to

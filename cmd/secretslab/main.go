@@ -18,7 +18,7 @@ const usage = `usage: secretslab COMMAND
   conformance  bring a lab up, run the scenarios, write the report, bring it down
                (--backend, --ha, --labels scenario=NAME, --out DIR, --bookstore-binary);
                (--versions SET, --upgrade-to SET); exits non-zero when a check failed
-  upgrade-check --from SET --to SET [--out DIR] [conformance flags]
+  upgrade-check --from SET --to SET [--out DIR] [-- conformance flags]
                fresh runs on FROM and TO, FROM upgraded in place to TO, the diffs
                against FROM and one summary page; exits non-zero on a failure or regression
   build        build the component binaries once into the cache (embedded backend)

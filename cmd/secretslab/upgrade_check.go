@@ -25,7 +25,7 @@ type upgradeRun struct {
 	report     *reports.Report
 }
 
-// upgradeCheckCmd: "secretslab upgrade-check --from SET --to SET": a fresh run on FROM, a
+// upgradeCheckCmd: "secretslab upgrade-check --from SET --to SET [-- conformance flags]": a fresh run on FROM, a
 // fresh run on TO, a run on FROM upgraded in place to TO (the upgrade scenario), then the
 // diffs of the last two against the first and one summary page linking the three reports.
 // Each run is `secretslab conformance` in a child process, so an interrupted check stops the
@@ -39,7 +39,7 @@ func upgradeCheckCmd(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	passOn := fs.Args() // conformance flags for every run (--backend, --ha, --bookstore-binary, ...)
+	passOn := fs.Args() // after "--": conformance flags for every run (--backend, --ha, --bookstore-binary, ...)
 	exe, err := os.Executable()
 	if err != nil {
 		return err

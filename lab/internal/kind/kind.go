@@ -115,6 +115,9 @@ func Up(ctx context.Context, opts lab.Options) (_ *Lab, err error) {
 	if err := l.loadImages(ctx); err != nil {
 		return nil, err
 	}
+	if err := l.freshVault(ctx); err != nil {
+		return nil, err
+	}
 	if err := l.installVault(ctx, vaultChart); err != nil {
 		return nil, err
 	}

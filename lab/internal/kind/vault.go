@@ -263,3 +263,47 @@ func (n *vaultNode) Unseal(ctx context.Context) error {
 	}
 	return vaultops.Unseal(ctx, n.client, n.l.keys.UnsealKeys)
 }
+
+// freshVault removes the Vault an earlier lab left on a reused cluster: its release, its pods
+// and its Raft volumes. A lab's Vault starts empty: its dev root token and Raft keys are the
+// lab's own and kept nowhere else, so an old pod (the chart updates OnDelete) would answer
+// with another token, and Raft init would meet an initialised Vault.
+func (l *Lab) freshVault(ctx context.Context) error {
+	if l.created {
+		return nil
+	}
+	pods, err := l.kube.CoreV1().Pods(vaultNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=vault"})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("reused cluster: list Vault pods: %w", err)
+	}
+	pvcs, err := l.kube.CoreV1().PersistentVolumeClaims(vaultNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=vault"})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("reused cluster: list Vault volumes: %w", err)
+	}
+	if len(pods.Items) == 0 && len(pvcs.Items) == 0 {
+		return nil
+	}
+	l.say("reused cluster: removing the Vault an earlier lab left (%d pod(s), %d volume(s)) so this lab's Vault starts empty", len(pods.Items), len(pvcs.Items))
+	if err := charts.Uninstall(ctx, l.kubeconfig, "vault", vaultNS); err != nil {
+		return fmt.Errorf("reused cluster: %w", err)
+	}
+	for _, p := range pvcs.Items {
+		if err := l.kube.CoreV1().PersistentVolumeClaims(vaultNS).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("reused cluster: delete volume claim %s: %w", p.Name, err)
+		}
+	}
+	return proc.WaitFor(ctx, "the earlier lab's Vault pods and volume claims to be gone", 3*time.Minute, time.Second, nil, func(ctx context.Context) (bool, error) {
+		pods, err := l.kube.CoreV1().Pods(vaultNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=vault"})
+		if err != nil {
+			return false, err
+		}
+		pvcs, err := l.kube.CoreV1().PersistentVolumeClaims(vaultNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=vault"})
+		if err != nil {
+			return false, err
+		}
+		if n := len(pods.Items) + len(pvcs.Items); n > 0 {
+			return false, fmt.Errorf("%d pod(s) and %d volume claim(s) left", len(pods.Items), len(pvcs.Items))
+		}
+		return true, nil
+	})
+}

@@ -41,6 +41,10 @@ func upgrade() Scenario {
 					return err
 				}
 				e.Defer("delete the probe ExternalSecret "+probe+" and its Secret", func(ctx context.Context) error {
+					es, err := e.rotationProbe(ctx, probe) // in the version served now, after the upgrade
+					if err != nil {
+						return err
+					}
 					if err := e.Kube.Delete(ctx, es, secretObj(probe)); err != nil {
 						return err
 					}

@@ -12,8 +12,8 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 )
 
-// finishErrors collects what the Finish steps returned: e2e-framework only logs a Finish
-// error (at klog V(2)), keeps the exit code of m.Run and skips the steps after it.
+// finishErrors collects what the Finish steps returned: e2e-framework (still in v0.7.0) only
+// logs a Finish error (at klog V(2)), keeps the exit code of m.Run and skips the steps after it.
 var finishErrors []string
 
 // allOf is one Finish step that runs every step, even after one failed, and records each

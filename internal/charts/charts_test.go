@@ -11,12 +11,13 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/provenance"
-	"helm.sh/helm/v3/pkg/releaseutil"
-	"helm.sh/helm/v3/pkg/repo"
+	"helm.sh/helm/v4/pkg/action"
+	chartcommon "helm.sh/helm/v4/pkg/chart/common"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
+	"helm.sh/helm/v4/pkg/provenance"
+	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
+	repo "helm.sh/helm/v4/pkg/repo/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -31,13 +32,13 @@ func tinyChart(name, version string, withAbsentDep bool) *chart.Chart {
 			AppVersion: "9.9.9",
 			Type:       "application",
 		},
-		Templates: []*chart.File{{
+		Templates: []*chartcommon.File{{
 			Name: "templates/cm.yaml",
 			Data: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cm\ndata:\n  greeting: {{ .Values.greeting | quote }}\n"),
 		}},
 		Values: map[string]any{"greeting": "hello", "extra": map[string]any{"enabled": false}},
 	}
-	ch.Raw = []*chart.File{{Name: "values.yaml", Data: []byte("greeting: hello\nextra:\n  enabled: false\n")}}
+	ch.Raw = []*chartcommon.File{{Name: "values.yaml", Data: []byte("greeting: hello\nextra:\n  enabled: false\n")}}
 	if withAbsentDep {
 		ch.Metadata.Dependencies = []*chart.Dependency{{
 			Name:       "extra",
@@ -70,18 +71,34 @@ func saveTgz(t *testing.T, ch *chart.Chart) string {
 // render templates ch as `helm template` would, without a cluster.
 func render(t *testing.T, ch *chart.Chart, name, ns string, values map[string]any) (string, error) {
 	t.Helper()
-	in := action.NewInstall(&action.Configuration{Log: t.Logf})
+	in := action.NewInstall(action.NewConfiguration(action.ConfigurationSetLogger(newLogHandler(tWriter{t}))))
 	in.ReleaseName = name
 	in.Namespace = ns
-	in.DryRun = true
-	in.ClientOnly = true
+	in.DryRunStrategy = action.DryRunClient
 	in.Replace = true
-	in.KubeVersion = &chartutil.KubeVersion{Version: "v1.31.0", Major: "1", Minor: "31"}
-	rel, err := in.RunWithContext(context.Background(), ch, values)
+	kv, err := chartcommon.ParseKubeVersion("v1.31.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.KubeVersion = kv
+	r, err := in.RunWithContext(context.Background(), ch, values)
+	if err != nil {
+		return "", err
+	}
+	rel, err := asRelease(r)
 	if err != nil {
 		return "", err
 	}
 	return rel.Manifest, nil
+}
+
+// tWriter sends Helm's log to the test log.
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(b []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSuffix(string(b), "\n"))
+	return len(b), nil
 }
 
 type object struct {

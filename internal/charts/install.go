@@ -1,19 +1,26 @@
 package charts
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
-	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/kube"
-	helmrelease "helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/storage/driver"
+	"helm.sh/helm/v4/pkg/action"
+	chartcommon "helm.sh/helm/v4/pkg/chart/common"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
+	"helm.sh/helm/v4/pkg/kube"
+	helmreleasei "helm.sh/helm/v4/pkg/release"
+	releasecommon "helm.sh/helm/v4/pkg/release/common"
+	helmrelease "helm.sh/helm/v4/pkg/release/v1"
+	"helm.sh/helm/v4/pkg/storage/driver"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/rest"
 )
 
@@ -41,8 +48,13 @@ type InstallOptions struct {
 // Install installs ch as release in namespace (created when missing), or
 // upgrades the release when it already exists, so calling it again with the
 // same chart and values is harmless. values replace (not merge with) the
-// values of an earlier revision. Atomic is off: a failed release stays for
-// inspection.
+// values of an earlier revision. RollbackOnFailure is off: a failed release
+// stays for inspection.
+//
+// With Wait, Helm v4 waits with its kstatus-based watcher (the CLI's default
+// --wait=watcher): every resource of the release must reach kstatus Current
+// (Deployments rolled out, StatefulSets' pods ready, and so on); the wait
+// ends early when ctx is done. Without Wait only hooks are waited for.
 func Install(ctx context.Context, kubeconfig string, ch *chart.Chart, release, namespace string, values map[string]any, opts InstallOptions) (*Release, error) {
 	if ch == nil || ch.Metadata == nil {
 		return nil, errors.New("install: no chart")
@@ -61,25 +73,29 @@ func Install(ctx context.Context, kubeconfig string, ch *chart.Chart, release, n
 		return nil, err
 	}
 
-	last, err := cfg.Releases.Last(release)
-	switch {
+	var last *helmrelease.Release
+	switch r, err := cfg.Releases.Last(release); {
 	case errors.Is(err, driver.ErrReleaseNotFound):
-		last = nil
 	case err != nil:
 		return nil, fmt.Errorf("look up release %s in namespace %s (kubeconfig %q): %w", release, namespace, kubeconfig, err)
+	default:
+		if last, err = asRelease(r); err != nil {
+			return nil, fmt.Errorf("look up release %s in namespace %s: %w", release, namespace, err)
+		}
 	}
 
-	var rel *helmrelease.Release
-	if last == nil || last.Info.Status == helmrelease.StatusUninstalled {
+	wait, waitOpts := waitStrategy(ctx, opts.Wait)
+	var r helmreleasei.Releaser
+	if last == nil || last.Info.Status == releasecommon.StatusUninstalled {
 		in := action.NewInstall(cfg)
 		in.ReleaseName = release
 		in.Namespace = namespace
 		in.CreateNamespace = true
 		in.Timeout = opts.Timeout
-		in.Wait = opts.Wait
-		in.Atomic = false
+		in.WaitStrategy, in.WaitOptions = wait, waitOpts
+		in.RollbackOnFailure = false
 		in.Replace = last != nil // re-use the name of a release uninstalled with --keep-history
-		rel, err = in.RunWithContext(ctx, ch, values)
+		r, err = in.RunWithContext(ctx, ch, values)
 		if err != nil {
 			return nil, fmt.Errorf("helm install %s (chart %s %s) in namespace %s: %w", release, ch.Name(), ch.Metadata.Version, namespace, err)
 		}
@@ -91,16 +107,45 @@ func Install(ctx context.Context, kubeconfig string, ch *chart.Chart, release, n
 		up := action.NewUpgrade(cfg)
 		up.Namespace = namespace
 		up.Timeout = opts.Timeout
-		up.Wait = opts.Wait
-		up.Atomic = false
+		up.WaitStrategy, up.WaitOptions = wait, waitOpts
+		up.RollbackOnFailure = false
 		up.ResetValues = true // the given values are the whole configuration
 		up.MaxHistory = 10
-		rel, err = up.RunWithContext(ctx, release, ch, values)
+		r, err = up.RunWithContext(ctx, release, ch, values)
 		if err != nil {
 			return nil, fmt.Errorf("helm upgrade %s (chart %s %s) in namespace %s: %w", release, ch.Name(), ch.Metadata.Version, namespace, err)
 		}
 	}
+	rel, err := asRelease(r)
+	if err != nil {
+		return nil, fmt.Errorf("helm release %s in namespace %s: %w", release, namespace, err)
+	}
 	return summarize(rel), nil
+}
+
+// waitStrategy maps InstallOptions.Wait to Helm v4's wait strategy: the
+// kstatus watcher, or hooks only. Helm v4 has no "no strategy": an empty one
+// is an error.
+func waitStrategy(ctx context.Context, wait bool) (kube.WaitStrategy, []kube.WaitOption) {
+	opts := []kube.WaitOption{kube.WithWaitContext(ctx)}
+	if wait {
+		return kube.StatusWatcherStrategy, opts
+	}
+	return kube.HookOnlyStrategy, opts
+}
+
+// asRelease returns the Helm v1 release (the only kind that charts of
+// apiVersion v1/v2 produce) behind Helm v4's untyped Releaser.
+func asRelease(r helmreleasei.Releaser) (*helmrelease.Release, error) {
+	switch rel := r.(type) {
+	case *helmrelease.Release:
+		if rel != nil {
+			return rel, nil
+		}
+	case helmrelease.Release:
+		return &rel, nil
+	}
+	return nil, fmt.Errorf("unexpected Helm release type %T", r)
 }
 
 // Uninstall removes release from namespace. A release that does not exist
@@ -116,6 +161,7 @@ func Uninstall(ctx context.Context, kubeconfig, release, namespace string) error
 	un := action.NewUninstall(cfg)
 	un.IgnoreNotFound = true
 	un.Timeout = 5 * time.Minute
+	un.WaitStrategy, un.WaitOptions = waitStrategy(ctx, false)
 	if _, err := un.Run(release); err != nil {
 		return fmt.Errorf("helm uninstall %s in namespace %s: %w", release, namespace, err)
 	}
@@ -124,7 +170,7 @@ func Uninstall(ctx context.Context, kubeconfig, release, namespace string) error
 
 // ValuesFromFile reads a Helm values YAML file.
 func ValuesFromFile(path string) (map[string]any, error) {
-	v, err := chartutil.ReadValuesFile(path)
+	v, err := chartcommon.ReadValuesFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read values file %s: %w", path, err)
 	}
@@ -133,7 +179,7 @@ func ValuesFromFile(path string) (map[string]any, error) {
 
 // ValuesFromBytes parses Helm values YAML (e.g. an embedded fixture).
 func ValuesFromBytes(raw []byte) (map[string]any, error) {
-	v, err := chartutil.ReadValues(raw)
+	v, err := chartcommon.ReadValues(raw)
 	if err != nil {
 		return nil, fmt.Errorf("read values: %w", err)
 	}
@@ -152,28 +198,61 @@ func summarize(r *helmrelease.Release) *Release {
 
 // newConfig builds a Helm action configuration talking to the cluster of
 // the given kubeconfig file, storing releases as Secrets in namespace.
+// Helm's log (slog, debug level and up) goes to logw, one "helm: " line per
+// record; nil discards it.
 func newConfig(kubeconfig, namespace string, logw io.Writer) (*action.Configuration, error) {
 	if logw == nil {
 		logw = io.Discard
 	}
-	logf := func(format string, v ...any) {
-		msg := fmt.Sprintf(format, v...)
-		if !strings.HasSuffix(msg, "\n") {
-			msg += "\n"
-		}
-		io.WriteString(logw, "helm: "+msg)
-	}
-	flags := kube.GetConfig(kubeconfig, "", namespace)
+	flags := genericclioptions.NewConfigFlags(false)
+	flags.KubeConfig = &kubeconfig
+	flags.Namespace = &namespace
 	flags.WrapConfigFn = func(c *rest.Config) *rest.Config {
 		// API deprecation warnings go to the log, not to stderr.
 		c.WarningHandler = rest.NewWarningWriter(logw, rest.WarningWriterOptions{Deduplicate: true})
 		return c
 	}
-	cfg := new(action.Configuration)
-	if err := cfg.Init(flags, namespace, "secret", logf); err != nil {
+	// The logger must be set before Init: Init hands it to the kube client
+	// and the storage driver.
+	cfg := action.NewConfiguration(action.ConfigurationSetLogger(newLogHandler(logw)))
+	if err := cfg.Init(flags, namespace, "secret"); err != nil {
 		return nil, fmt.Errorf("helm configuration for kubeconfig %q: %w", kubeconfig, err)
 	}
 	return cfg, nil
+}
+
+// newLogHandler writes Helm's slog records to w as "helm: level=... msg=..."
+// lines, without timestamps.
+func newLogHandler(w io.Writer) slog.Handler {
+	if w == io.Discard {
+		return slog.DiscardHandler
+	}
+	return slog.NewTextHandler(&linePrefixer{w: w, prefix: []byte("helm: ")}, &slog.HandlerOptions{
+		Level: slog.LevelDebug,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	})
+}
+
+// linePrefixer prefixes every write (slog's handlers write one record per
+// call) with prefix; it is safe for concurrent use.
+type linePrefixer struct {
+	mu     sync.Mutex
+	w      io.Writer
+	prefix []byte
+}
+
+func (p *linePrefixer) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, err := p.w.Write(append(bytes.Clone(p.prefix), b...)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 // checkEnabledDependencies fails when a dependency that values enable is
@@ -207,7 +286,7 @@ func checkEnabledDependencies(ch *chart.Chart, values map[string]any) error {
 		stubs = append(stubs, &chart.Chart{Metadata: &smd, Values: sub.Values})
 	}
 	probe.SetDependencies(stubs...)
-	if err := chartutil.ProcessDependenciesWithMerge(probe, values); err != nil {
+	if err := chartutil.ProcessDependencies(probe, values); err != nil {
 		return fmt.Errorf("chart %s: dependencies: %w", ch.Name(), err)
 	}
 	present := map[string]bool{}

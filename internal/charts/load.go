@@ -1,5 +1,5 @@
 // Package charts loads pinned Helm charts (from a chart repository or from a
-// local directory / .tgz) and installs them with the Helm v3 Go SDK. It never
+// local directory / .tgz) and installs them with the Helm v4 Go SDK. It never
 // runs the helm binary.
 package charts
 
@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chart/loader"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
 )
 
 // Source says where a chart comes from. When Path is set it wins: the chart

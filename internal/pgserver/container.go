@@ -3,15 +3,22 @@ package pgserver
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/client"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/testcontainers/testcontainers-go"
 	tcpostgres "github.com/testcontainers/testcontainers-go/modules/postgres"
 )
 
 const ryukEnv = "TESTCONTAINERS_RYUK_DISABLED"
+
+// pgPort is the Postgres port inside the container.
+var pgPort = network.MustParsePort("5432/tcp")
 
 // dockerPing reports whether a Docker engine answers within a few seconds.
 func dockerPing(ctx context.Context) error {
@@ -35,8 +42,8 @@ func imagePresent(ctx context.Context, img string) error {
 		return fmt.Errorf("docker client: %w", err)
 	}
 	defer cli.Close()
-	if _, _, err := cli.ImageInspectWithRaw(ctx, img); err != nil {
-		if client.IsErrNotFound(err) {
+	if _, err := cli.ImageInspect(ctx, img); err != nil {
+		if cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("image %s is not present locally (images are not pulled; build or load it first)", img)
 		}
 		return fmt.Errorf("inspect image %s: %w", img, err)
@@ -78,8 +85,13 @@ func (s *Server) startContainer(ctx context.Context, opts Options) (err error) {
 		tcpostgres.WithUsername("postgres"),
 		tcpostgres.WithPassword(s.password),
 		tcpostgres.WithDatabase("postgres"),
+		// loopback only: testcontainers (v0.45) no longer parses "127.0.0.1::5432/tcp" in
+		// ExposedPorts; it keeps a binding the host config gives an exposed port
+		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+			hc.PortBindings = network.PortMap{pgPort: {{HostIP: netip.AddrFrom4([4]byte{127, 0, 0, 1})}}}
+		}),
 		testcontainers.CustomizeRequestOption(func(req *testcontainers.GenericContainerRequest) error {
-			req.ExposedPorts = []string{"127.0.0.1::5432/tcp"} // loopback only
+			req.ExposedPorts = []string{pgPort.String()}
 			req.Cmd = append(req.Cmd,
 				"-c", "max_connections=200",
 				"-c", "log_min_error_statement=panic",
@@ -93,7 +105,7 @@ func (s *Server) startContainer(ctx context.Context, opts Options) (err error) {
 	if err != nil {
 		return fmt.Errorf("start container %s: %w", img, err)
 	}
-	port, err := c.MappedPort(ctx, "5432/tcp")
+	port, err := c.MappedPort(ctx, pgPort.String())
 	if err != nil {
 		return fmt.Errorf("container %s: mapped port: %w", c.GetContainerID(), err)
 	}

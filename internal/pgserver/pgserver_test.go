@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/client"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -204,17 +205,29 @@ func TestContainerMode(t *testing.T) {
 	}
 	checkServer(t, ctx, s)
 
-	stopCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if err := s.Stop(stopCtx); err != nil {
-		t.Fatal(err)
-	}
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	if _, err := cli.ContainerInspect(ctx, id); !client.IsErrNotFound(err) {
+	info, err := cli.ContainerInspect(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for port, bindings := range info.NetworkSettings.Ports {
+		for _, b := range bindings {
+			if b.HostIP != "127.0.0.1" {
+				t.Errorf("container port %s is published on %q, want loopback only", port, b.HostIP)
+			}
+		}
+	}
+
+	stopCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := s.Stop(stopCtx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.ContainerInspect(ctx, id); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("container %s still exists after Stop (inspect: %v)", id, err)
 	}
 }

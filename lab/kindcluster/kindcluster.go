@@ -165,6 +165,16 @@ func (c *Cluster) writeKubeconfig() (string, error) {
 // GetKubeconfig implements support.E2EClusterProvider.
 func (c *Cluster) GetKubeconfig() string { return c.kubeconfig }
 
+// GenerateKubeconfig implements support.E2EClusterProvider: asks kind for the cluster's
+// kubeconfig again and rewrites the kubeconfig file (and the REST config) with it. kind's CLI
+// arguments (such as --internal) do not apply to the library: any argument is an error.
+func (c *Cluster) GenerateKubeconfig(args ...string) (string, error) {
+	if len(args) > 0 {
+		return "", fmt.Errorf("kubeconfig of %s: arguments %q are not supported (kind runs as a library)", c.name, args)
+	}
+	return c.writeKubeconfig()
+}
+
 // GetKubectlContext implements support.E2EClusterProvider.
 func (c *Cluster) GetKubectlContext() string { return "kind-" + c.name }
 
@@ -211,13 +221,14 @@ func (c *Cluster) Destroy(context.Context) error {
 }
 
 // LoadImage implements support.E2EClusterProviderWithImageLoader: a local Docker image into
-// every node, as `kind load docker-image` does.
-func (c *Cluster) LoadImage(ctx context.Context, image string) error {
+// every node, as `kind load docker-image` does. args (kind CLI flags) are not used.
+func (c *Cluster) LoadImage(ctx context.Context, image string, _ ...string) error {
 	return docker.LoadIntoKind(ctx, c.name, []string{image}, nil, os.Stderr)
 }
 
-// LoadImageArchive implements support.E2EClusterProviderWithImageLoader (kind load image-archive).
-func (c *Cluster) LoadImageArchive(ctx context.Context, archivePath string) error {
+// LoadImageArchive implements support.E2EClusterProviderWithImageLoader (kind load
+// image-archive). args (kind CLI flags) are not used.
+func (c *Cluster) LoadImageArchive(ctx context.Context, archivePath string, _ ...string) error {
 	return docker.LoadIntoKind(ctx, c.name, nil, []string{archivePath}, os.Stderr)
 }
 

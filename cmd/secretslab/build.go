@@ -39,9 +39,13 @@ func buildCmd(ctx context.Context, args []string) error {
 	if *asEnv {
 		return nil
 	}
+	if crds := os.Getenv("ESO_CRDS"); crds != "" { // an ESO given as ESO_BIN brings its own
+		fmt.Printf("%-24s %-9s %s\n", "eso-crds", v.ESO, crds)
+		return nil
+	}
 	dir, err := b.ModuleDir(ctx, esoproc.Module, v.ESO)
 	if err != nil {
-		return err
+		return fmt.Errorf("ESO %s CRDs: %w (an ESO the module proxy does not serve runs with ESO_BIN and ESO_CRDS)", v.ESO, err)
 	}
 	fmt.Printf("%-24s %-9s %s/%s\n", "eso-crds", v.ESO, dir, esoproc.CRDSubdir)
 	return nil

@@ -216,14 +216,6 @@ func runCleanup(ctx context.Context, c cleanup) (err error) {
 	return c.fn(ctx)
 }
 
-// SkipRemaining records the checks of s after index i as skipped for why (a test framework
-// that stops a feature at its first skipped step calls this first).
-func (rn *Runner) SkipRemaining(s Scenario, i int, why string) {
-	for _, c := range s.Checks[i+1:] {
-		rn.record(verdict(s, c.Name, c.Title, reports.Skipped, why))
-	}
-}
-
 // Complete adds every check of a started scenario that has no result as unknown, so that
 // nothing that should have run is missing from a report.
 func (rn *Runner) Complete() {

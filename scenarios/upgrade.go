@@ -232,7 +232,7 @@ type secretState struct {
 	dataHash             [32]byte
 }
 
-var externalSecretsResource = func(version string) schema.GroupVersionResource {
+func externalSecretsResource(version string) schema.GroupVersionResource {
 	return schema.GroupVersionResource{Group: esGroup, Version: version, Resource: "externalsecrets"}
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -84,7 +85,14 @@ func swap() Scenario {
 			return nil
 		}},
 		{"owner-reference", "db-credentials exists again, owned by the ExternalSecret", func(ctx context.Context, e *Env, r *Result) error {
-			s, err := e.Lab.Kube().CoreV1().Secrets(ns).Get(ctx, "db-credentials", metav1.GetOptions{})
+			// an ExternalSecret an earlier lab left on a reused cluster is Ready before it has
+			// re-created the Secret: wait for the Secret itself
+			var s *corev1.Secret
+			err := waitFor(ctx, "Secret "+ns+"/db-credentials to exist again", e.Timeouts.Sync, func(ctx context.Context) (bool, error) {
+				var err error
+				s, err = e.Lab.Kube().CoreV1().Secrets(ns).Get(ctx, "db-credentials", metav1.GetOptions{})
+				return err == nil, err
+			})
 			if err != nil {
 				return err
 			}

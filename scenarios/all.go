@@ -15,6 +15,7 @@ func All() []Scenario {
 		revert(),
 		dynamic(),
 		rotation(),
+		bootstrap(),
 		failover(),
 		leaseStorm(),
 		upgrade(), // last: it moves the lab to other versions

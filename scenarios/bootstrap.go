@@ -1,0 +1,232 @@
+package scenarios
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	vault "github.com/hashicorp/vault/api"
+
+	"github.com/secretslab/secretslab/fixtures"
+)
+
+// bootstrapTenant is the tenant the bootstrap scenario onboards with the admin identity.
+const bootstrapTenant = "acme-books"
+
+// bootstrap: chapter 15.05's bootstrap steps 1-3 as the chapter orders them: Vault
+// initialised and unsealed, Kubernetes auth with disable_iss_validation=true as printed, the
+// platform admin policy written and bound to a non-root identity (a token of that policy).
+// From then on a tenant is onboarded with that identity only, never the root token, and the
+// admin identity is kept to the policy's own promise: nothing outside bookstore-platform-*.
+func bootstrap() Scenario {
+	var admin *vault.Client
+	return Scenario{Name: "bootstrap", Title: "ch15.05 bootstrap: unsealed, Kubernetes auth, a non-root platform admin that onboards a tenant", Needs: []string{"vault-config"}, Checks: []Check{
+		{"initialised-unsealed", "every Vault node is initialised and unsealed (step 1)", func(ctx context.Context, e *Env, r *Result) error {
+			for _, n := range e.Lab.VaultNodes() {
+				st, err := n.Client().Sys().SealStatusWithContext(ctx)
+				if err != nil {
+					return fmt.Errorf("%s: %w", n.Name(), err)
+				}
+				if !st.Initialized || st.Sealed {
+					return fmt.Errorf("%s: initialised %t, sealed %t", n.Name(), st.Initialized, st.Sealed)
+				}
+			}
+			r.Note("%d node(s) initialised and unsealed", len(e.Lab.VaultNodes()))
+			return nil
+		}},
+		{"kubernetes-auth-as-printed", "auth/kubernetes/config accepts disable_iss_validation=true, as the chapter prints it (step 2)", func(ctx context.Context, e *Env, r *Result) error {
+			cfg, err := e.Lab.VaultKubernetesAuthConfig(ctx)
+			if err != nil {
+				return err
+			}
+			cfg["disable_iss_validation"] = true
+			s, err := e.writeChecked(ctx, "auth/kubernetes/config", cfg)
+			if err != nil {
+				return err
+			}
+			if s != nil && len(s.Warnings) > 0 {
+				r.Note("Vault warned: %s", e.Lab.Secrets().String(strings.Join(s.Warnings, "; ")))
+			}
+			return nil
+		}},
+		{"admin-policy", "the platform admin policy is written exactly as the fixture says (step 3)", func(ctx context.Context, e *Env, r *Result) error {
+			p, err := platform()
+			if err != nil {
+				return err
+			}
+			hcl, err := fixtures.VaultFile(p.AdminPolicy.File)
+			if err != nil {
+				return err
+			}
+			_, err = e.writeChecked(ctx, "sys/policies/acl/"+p.AdminPolicy.Name, map[string]any{"policy": hcl})
+			return err
+		}},
+		{"admin-identity", "a token of the admin policy, not root, is the platform's identity from here on", func(ctx context.Context, e *Env, r *Result) error {
+			p, err := platform()
+			if err != nil {
+				return err
+			}
+			tok, err := e.Lab.Vault().Auth().Token().CreateWithContext(ctx, &vault.TokenCreateRequest{
+				Policies: []string{p.AdminPolicy.Name}, TTL: "30m", DisplayName: "bookstore-platform-admin",
+			})
+			if err != nil {
+				return err
+			}
+			if tok.Auth == nil {
+				return fmt.Errorf("token create returned no auth")
+			}
+			e.Lab.Secrets().Add(tok.Auth.ClientToken)
+			e.Defer("revoke the admin token", func(ctx context.Context) error {
+				return e.Lab.Vault().Auth().Token().RevokeTreeWithContext(ctx, tok.Auth.ClientToken)
+			})
+			if slices.Contains(tok.Auth.Policies, "root") {
+				return fmt.Errorf("the admin token carries the root policy: %v", tok.Auth.Policies)
+			}
+			if admin, err = e.Lab.Vault().Clone(); err != nil {
+				return err
+			}
+			admin.SetToken(tok.Auth.ClientToken)
+			r.Note("policies %v, ttl %ds", tok.Auth.Policies, tok.Auth.LeaseDuration)
+			return nil
+		}},
+		{"admin-onboards-tenant", "the admin identity alone onboards tenant " + bootstrapTenant + ": policy, role with the audience, KV value", func(ctx context.Context, e *Env, r *Result) error {
+			if admin == nil {
+				return fmt.Errorf("no admin identity")
+			}
+			p, err := platform()
+			if err != nil {
+				return err
+			}
+			t, err := p.ForTenant(bootstrapTenant)
+			if err != nil {
+				return err
+			}
+			hcl, err := fixtures.VaultFile(p.TenantPolicy.File)
+			if err != nil {
+				return err
+			}
+			hcl = strings.ReplaceAll(hcl, "<TENANT>", bootstrapTenant)
+			value := randomSecret("tenant")
+			e.Lab.Secrets().Add(value)
+			e.Defer("remove tenant "+bootstrapTenant+" (policy, role, KV value) with the root token", func(ctx context.Context) error {
+				root := e.Lab.Vault()
+				var errs []error
+				_, err := root.Logical().DeleteWithContext(ctx, "secret/metadata/"+t.KVPath)
+				errs = append(errs, err)
+				_, err = root.Logical().DeleteWithContext(ctx, "auth/kubernetes/role/"+t.TenantRole.Name)
+				errs = append(errs, err)
+				errs = append(errs, root.Sys().DeletePolicyWithContext(ctx, t.TenantPolicy.Name))
+				return errors.Join(errs...)
+			})
+			steps := []struct {
+				what string
+				do   func() error
+			}{
+				{"write policy " + t.TenantPolicy.Name, func() error {
+					_, err := admin.Logical().WriteWithContext(ctx, "sys/policies/acl/"+t.TenantPolicy.Name, map[string]any{"policy": hcl})
+					return err
+				}},
+				{"write role " + t.TenantRole.Name, func() error {
+					_, err := admin.Logical().WriteWithContext(ctx, "auth/kubernetes/role/"+t.TenantRole.Name, t.TenantRole.Params())
+					return err
+				}},
+				{"write KV secret/" + t.KVPath, func() error {
+					_, err := admin.KVv2("secret").Put(ctx, t.KVPath, map[string]any{"password": value})
+					return err
+				}},
+			}
+			for _, s := range steps {
+				if err := s.do(); err != nil {
+					return fmt.Errorf("%s with the admin token: %w", s.what, err)
+				}
+			}
+			role, err := e.Lab.Vault().Logical().ReadWithContext(ctx, "auth/kubernetes/role/"+t.TenantRole.Name)
+			if err != nil || role == nil {
+				return fmt.Errorf("read back role %s: %v", t.TenantRole.Name, err)
+			}
+			r.Note("role %s audience %v, namespaces %v", t.TenantRole.Name, role.Data["audience"], role.Data["bound_service_account_namespaces"])
+			return nil
+		}},
+		{"admin-bounded", "the admin identity is denied everything outside bookstore-platform-* (the policy's promise)", func(ctx context.Context, e *Env, r *Result) error {
+			if admin == nil {
+				return fmt.Errorf("no admin identity")
+			}
+			p, err := platform()
+			if err != nil {
+				return err
+			}
+			mount, path, _, err := kvTarget()
+			if err != nil {
+				return err
+			}
+			attempts := []struct {
+				what string
+				do   func() error
+			}{
+				{"read the chapter-05 value " + mount + "/" + path, func() error { _, err := admin.KVv2(mount).Get(ctx, path); return err }},
+				{"write " + mount + "/data/" + path, func() error {
+					_, err := admin.KVv2(mount).Put(ctx, path, map[string]any{"x": "y"})
+					return err
+				}},
+				{"rewrite its own policy " + p.AdminPolicy.Name, func() error {
+					_, err := admin.Logical().WriteWithContext(ctx, "sys/policies/acl/"+p.AdminPolicy.Name, map[string]any{"policy": `path "*" { capabilities = ["sudo"] }`})
+					return err
+				}},
+				{"write a role outside its names (auth/kubernetes/role/other)", func() error {
+					_, err := admin.Logical().WriteWithContext(ctx, "auth/kubernetes/role/other", map[string]any{"bound_service_account_names": "x", "bound_service_account_namespaces": "x"})
+					return err
+				}},
+				{"enable an auth method", func() error {
+					return admin.Sys().EnableAuthWithOptionsWithContext(ctx, "userpass-probe", &vault.EnableAuthOptions{Type: "userpass"})
+				}},
+				{"create a token with the root policy", func() error {
+					_, err := admin.Auth().Token().CreateWithContext(ctx, &vault.TokenCreateRequest{Policies: []string{"root"}})
+					return err
+				}},
+			}
+			var allowed []string
+			for _, a := range attempts {
+				if err := a.do(); !isPermissionDenied(err) {
+					allowed = append(allowed, fmt.Sprintf("%s: %v", a.what, e.redactErr("", err)))
+				}
+			}
+			r.Claim("ch15.05 step 3 (admin.hcl, reconstructed)", "the admin policy's holder cannot read or write anything outside bookstore-platform-* or raise its own rights", len(allowed) == 0)
+			if len(allowed) > 0 {
+				r.Note("not denied: %s", strings.Join(allowed, "; "))
+			}
+			// reading a tenant's value is inside its names: observed and reported, not assumed
+			t, _ := p.ForTenant(bootstrapTenant)
+			_, err = admin.KVv2("secret").Get(ctx, t.KVPath)
+			r.Note("%d out-of-scope requests denied; reading tenant %s's value: %s", len(attempts)-len(allowed), bootstrapTenant, deniedOrAllowed(err))
+			return nil
+		}},
+	}}
+}
+
+// platform is the platform block of vault/config.yaml.
+func platform() (fixtures.Platform, error) {
+	c, err := fixtures.VaultConfig()
+	if err != nil {
+		return fixtures.Platform{}, err
+	}
+	return c.Platform, nil
+}
+
+// isPermissionDenied says whether err is Vault's 403.
+func isPermissionDenied(err error) bool {
+	var re *vault.ResponseError
+	return errors.As(err, &re) && re.StatusCode == http.StatusForbidden
+}
+
+func deniedOrAllowed(err error) string {
+	switch {
+	case err == nil:
+		return "allowed (admin.hcl grants read on secret/data/bookstore-platform/*)"
+	case isPermissionDenied(err):
+		return "denied"
+	}
+	return "error: " + err.Error()
+}

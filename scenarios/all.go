@@ -16,6 +16,7 @@ func All() []Scenario {
 		dynamic(),
 		rotation(),
 		bootstrap(),
+		tenants(),
 		failover(),
 		leaseStorm(),
 		upgrade(), // last: it moves the lab to other versions

@@ -65,83 +65,22 @@ func bootstrap() Scenario {
 			return err
 		}},
 		{"admin-identity", "a token of the admin policy, not root, is the platform's identity from here on", func(ctx context.Context, e *Env, r *Result) error {
-			p, err := platform()
+			var auth *vault.SecretAuth
+			var err error
+			admin, auth, err = e.platformAdmin(ctx)
 			if err != nil {
 				return err
 			}
-			tok, err := e.Lab.Vault().Auth().Token().CreateWithContext(ctx, &vault.TokenCreateRequest{
-				Policies: []string{p.AdminPolicy.Name}, TTL: "30m", DisplayName: "bookstore-platform-admin",
-			})
-			if err != nil {
-				return err
-			}
-			if tok.Auth == nil {
-				return fmt.Errorf("token create returned no auth")
-			}
-			e.Lab.Secrets().Add(tok.Auth.ClientToken)
-			e.Defer("revoke the admin token", func(ctx context.Context) error {
-				return e.Lab.Vault().Auth().Token().RevokeTreeWithContext(ctx, tok.Auth.ClientToken)
-			})
-			if slices.Contains(tok.Auth.Policies, "root") {
-				return fmt.Errorf("the admin token carries the root policy: %v", tok.Auth.Policies)
-			}
-			if admin, err = e.Lab.Vault().Clone(); err != nil {
-				return err
-			}
-			admin.SetToken(tok.Auth.ClientToken)
-			r.Note("policies %v, ttl %ds", tok.Auth.Policies, tok.Auth.LeaseDuration)
+			r.Note("policies %v, ttl %ds", auth.Policies, auth.LeaseDuration)
 			return nil
 		}},
 		{"admin-onboards-tenant", "the admin identity alone onboards tenant " + bootstrapTenant + ": policy, role with the audience, KV value", func(ctx context.Context, e *Env, r *Result) error {
 			if admin == nil {
 				return fmt.Errorf("no admin identity")
 			}
-			p, err := platform()
+			t, err := e.onboardTenant(ctx, admin, bootstrapTenant, randomSecret("tenant"))
 			if err != nil {
 				return err
-			}
-			t, err := p.ForTenant(bootstrapTenant)
-			if err != nil {
-				return err
-			}
-			hcl, err := fixtures.VaultFile(p.TenantPolicy.File)
-			if err != nil {
-				return err
-			}
-			hcl = strings.ReplaceAll(hcl, "<TENANT>", bootstrapTenant)
-			value := randomSecret("tenant")
-			e.Lab.Secrets().Add(value)
-			e.Defer("remove tenant "+bootstrapTenant+" (policy, role, KV value) with the root token", func(ctx context.Context) error {
-				root := e.Lab.Vault()
-				var errs []error
-				_, err := root.Logical().DeleteWithContext(ctx, "secret/metadata/"+t.KVPath)
-				errs = append(errs, err)
-				_, err = root.Logical().DeleteWithContext(ctx, "auth/kubernetes/role/"+t.TenantRole.Name)
-				errs = append(errs, err)
-				errs = append(errs, root.Sys().DeletePolicyWithContext(ctx, t.TenantPolicy.Name))
-				return errors.Join(errs...)
-			})
-			steps := []struct {
-				what string
-				do   func() error
-			}{
-				{"write policy " + t.TenantPolicy.Name, func() error {
-					_, err := admin.Logical().WriteWithContext(ctx, "sys/policies/acl/"+t.TenantPolicy.Name, map[string]any{"policy": hcl})
-					return err
-				}},
-				{"write role " + t.TenantRole.Name, func() error {
-					_, err := admin.Logical().WriteWithContext(ctx, "auth/kubernetes/role/"+t.TenantRole.Name, t.TenantRole.Params())
-					return err
-				}},
-				{"write KV secret/" + t.KVPath, func() error {
-					_, err := admin.KVv2("secret").Put(ctx, t.KVPath, map[string]any{"password": value})
-					return err
-				}},
-			}
-			for _, s := range steps {
-				if err := s.do(); err != nil {
-					return fmt.Errorf("%s with the admin token: %w", s.what, err)
-				}
 			}
 			role, err := e.Lab.Vault().Logical().ReadWithContext(ctx, "auth/kubernetes/role/"+t.TenantRole.Name)
 			if err != nil || role == nil {
@@ -199,11 +138,95 @@ func bootstrap() Scenario {
 			}
 			// reading a tenant's value is inside its names: observed and reported, not assumed
 			t, _ := p.ForTenant(bootstrapTenant)
-			_, err = admin.KVv2("secret").Get(ctx, t.KVPath)
+			_, err = admin.KVv2(mount).Get(ctx, t.KVPath)
 			r.Note("%d out-of-scope requests denied; reading tenant %s's value: %s", len(attempts)-len(allowed), bootstrapTenant, deniedOrAllowed(err))
 			return nil
 		}},
 	}}
+}
+
+// platformAdmin creates a token of the platform admin policy (never root) and a client that
+// uses it; the token is revoked when the scenario ends.
+func (e *Env) platformAdmin(ctx context.Context) (*vault.Client, *vault.SecretAuth, error) {
+	p, err := platform()
+	if err != nil {
+		return nil, nil, err
+	}
+	tok, err := e.Lab.Vault().Auth().Token().CreateWithContext(ctx, &vault.TokenCreateRequest{
+		Policies: []string{p.AdminPolicy.Name}, TTL: "30m", DisplayName: "bookstore-platform-admin",
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if tok.Auth == nil {
+		return nil, nil, fmt.Errorf("token create returned no auth")
+	}
+	e.Lab.Secrets().Add(tok.Auth.ClientToken)
+	e.Defer("revoke the platform admin token", func(ctx context.Context) error {
+		return e.Lab.Vault().Auth().Token().RevokeTreeWithContext(ctx, tok.Auth.ClientToken)
+	})
+	if slices.Contains(tok.Auth.Policies, "root") {
+		return nil, nil, fmt.Errorf("the admin token carries the root policy: %v", tok.Auth.Policies)
+	}
+	c, err := e.Lab.Vault().Clone()
+	if err != nil {
+		return nil, nil, err
+	}
+	c.SetToken(tok.Auth.ClientToken)
+	return c, tok.Auth, nil
+}
+
+// onboardTenant does chapter 15.05's onboarding of tenant with the admin client only: the
+// tenant's policy from the <TENANT> template, its Kubernetes auth role (with the audience) and
+// its KV value. The root token removes them when the scenario ends.
+func (e *Env) onboardTenant(ctx context.Context, admin *vault.Client, tenant, value string) (fixtures.Platform, error) {
+	p, err := platform()
+	if err != nil {
+		return p, err
+	}
+	t, err := p.ForTenant(tenant)
+	if err != nil {
+		return t, err
+	}
+	hcl, err := fixtures.VaultFile(p.TenantPolicy.File)
+	if err != nil {
+		return t, err
+	}
+	hcl = strings.ReplaceAll(hcl, "<TENANT>", tenant)
+	mount, _, _, err := kvTarget()
+	if err != nil {
+		return t, err
+	}
+	e.Lab.Secrets().Add(value)
+	e.Defer("remove tenant "+tenant+" (policy, role, KV value) with the root token", func(ctx context.Context) error {
+		root := e.Lab.Vault()
+		_, err1 := root.Logical().DeleteWithContext(ctx, mount+"/metadata/"+t.KVPath)
+		_, err2 := root.Logical().DeleteWithContext(ctx, "auth/kubernetes/role/"+t.TenantRole.Name)
+		return errors.Join(err1, err2, root.Sys().DeletePolicyWithContext(ctx, t.TenantPolicy.Name))
+	})
+	steps := []struct {
+		what string
+		do   func() error
+	}{
+		{"write policy " + t.TenantPolicy.Name, func() error {
+			_, err := admin.Logical().WriteWithContext(ctx, "sys/policies/acl/"+t.TenantPolicy.Name, map[string]any{"policy": hcl})
+			return err
+		}},
+		{"write role " + t.TenantRole.Name, func() error {
+			_, err := admin.Logical().WriteWithContext(ctx, "auth/kubernetes/role/"+t.TenantRole.Name, t.TenantRole.Params())
+			return err
+		}},
+		{"write KV " + mount + "/" + t.KVPath, func() error {
+			_, err := admin.KVv2(mount).Put(ctx, t.KVPath, map[string]any{"password": value})
+			return err
+		}},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			return t, fmt.Errorf("%s with the admin token: %w", s.what, err)
+		}
+	}
+	return t, nil
 }
 
 // platform is the platform block of vault/config.yaml.

@@ -11,6 +11,7 @@
 //	dynamic.go       dynamic Postgres credentials, directly and through ESO (ch05 step 4)
 //	rotation.go      a KV change reaches the Secret on a forced sync
 //	bootstrap.go     ch15.05 steps 1-3: a non-root platform admin onboards a tenant, kept to its names
+//	tenants.go       ch15.05: two tenants on one Vault, each kept to its own value and audience
 //	failover.go      Vault HA: the active node dies, another takes over (ch15.05)
 //	lease_storm.go   Vault HA: many leases across a full restart, none orphaned (ch15.05)
 //	upgrade.go       ESO and Vault upgraded in place to UPGRADE_TO while the workload runs

@@ -154,9 +154,15 @@ func (e *Env) books(ctx context.Context) (int, error) {
 // loginAsESO logs in to Vault the way ESO does: a TokenRequest token of bookstore-eso
 // presented to auth/kubernetes with the given role.
 func (e *Env) loginAsESO(ctx context.Context, role string) (*vault.Client, *vault.SecretAuth, error) {
-	tr, err := e.Lab.Kube().CoreV1().ServiceAccounts(ns).CreateToken(ctx, esoSA, &authv1.TokenRequest{}, metav1.CreateOptions{})
+	return e.loginAs(ctx, ns, esoSA, role, nil)
+}
+
+// loginAs logs in to Vault's Kubernetes auth as role with a token of ServiceAccount
+// namespace/sa for audiences (nil: the API server's default audience).
+func (e *Env) loginAs(ctx context.Context, namespace, sa, role string, audiences []string) (*vault.Client, *vault.SecretAuth, error) {
+	tr, err := e.Lab.Kube().CoreV1().ServiceAccounts(namespace).CreateToken(ctx, sa, &authv1.TokenRequest{Spec: authv1.TokenRequestSpec{Audiences: audiences}}, metav1.CreateOptions{})
 	if err != nil {
-		return nil, nil, fmt.Errorf("TokenRequest for %s/%s: %w", ns, esoSA, err)
+		return nil, nil, fmt.Errorf("TokenRequest for %s/%s: %w", namespace, sa, err)
 	}
 	e.Lab.Secrets().Add(tr.Status.Token)
 	c, err := e.Lab.Vault().Clone()

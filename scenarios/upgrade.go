@@ -30,17 +30,7 @@ func upgrade() Scenario {
 	return Scenario{Name: "upgrade", Title: "upgrade ESO and Vault in place while the workload runs", Needs: []string{"vault-config"},
 		Requires: []Requirement{UpgradeTarget}, Checks: []Check{
 			{"snapshot", "before: a probe ExternalSecret syncs; every ExternalSecret, synced Secret, Vault policy and role is recorded", func(ctx context.Context, e *Env, r *Result) error {
-				if _, err := e.apply(ctx, sec+"10-secretstore-vault.yaml"); err != nil {
-					return err
-				}
-				es, err := e.rotationProbe(ctx, probe)
-				if err != nil {
-					return err
-				}
-				if err := e.Kube.Apply(ctx, es); err != nil {
-					return err
-				}
-				e.Defer("delete the probe ExternalSecret "+probe+" and its Secret", func(ctx context.Context) error {
+				err := e.applyProbe(ctx, probe, "delete the probe ExternalSecret "+probe+" and its Secret", func(ctx context.Context) error {
 					es, err := e.rotationProbe(ctx, probe) // in the version served now, after the upgrade
 					if err != nil {
 						return err
@@ -50,7 +40,7 @@ func upgrade() Scenario {
 					}
 					return e.Kube.WaitGone(ctx, secretObj(probe), e.Timeouts.Gone)
 				})
-				if _, err := e.Kube.WaitCondition(ctx, es, "Ready", e.Timeouts.Sync); err != nil {
+				if err != nil {
 					return err
 				}
 				if before, err = e.snapshot(ctx); err != nil {
@@ -332,37 +322,6 @@ func (e *Env) accountForStorage(ctx context.Context, r *Result) error {
 	}
 	r.Figure("crds-with-stale-stored-versions", float64(stale))
 	return nil
-}
-
-// rotateProbe changes the probe's KV value, forces a sync until the Secret holds it, and puts
-// the old value back; it returns the sync latency.
-func (e *Env) rotateProbe(ctx context.Context, probe string) (time.Duration, error) {
-	mount, path, _, err := kvTarget()
-	if err != nil {
-		return 0, err
-	}
-	kv := e.Lab.Vault().KVv2(mount)
-	old, err := kv.Get(ctx, path)
-	if err != nil {
-		return 0, err
-	}
-	rotated := maps.Clone(old.Data)
-	newValue := randomSecret("upgraded")
-	e.Lab.Secrets().Add(newValue)
-	rotated["POSTGRES_PASSWORD"] = newValue
-	e.Defer("put the demo's value back at "+mount+"/"+path, func(ctx context.Context) error {
-		_, err := kv.Put(ctx, path, old.Data)
-		return err
-	})
-	if _, err := kv.Put(ctx, path, rotated); err != nil {
-		return 0, err
-	}
-	latency, err := e.forceSyncUntil(ctx, probe, []byte(newValue))
-	if err != nil {
-		return 0, err
-	}
-	_, err = kv.Put(ctx, path, old.Data)
-	return latency, err
 }
 
 // probeCounts is what the upgrade probe saw.

@@ -69,7 +69,7 @@ test-ha: build
 	  $(GO) test $(GOTEST_FLAGS) -run '^(TestConformance|TestPlantedFailoverFailureCleansUp)$$' ./e2e
 
 ## conformance: every scenario on BACKEND (default here: kind), then the report in REPORT_DIR
-##              (LABELS="scenario=swap" filters; HA=1 runs Vault as 3 Raft nodes and the failover scenario)
+##              (LABELS="scenario=swap[,scenario=revert]" filters; HA=1 runs Vault as 3 Raft nodes and the failover scenario)
 ##              kind needs no component build (its charts bring the images)
 CONFORMANCE_BACKEND = $(if $(filter auto,$(BACKEND)),kind,$(BACKEND))
 conformance: cli $(if $(filter kind,$(CONFORMANCE_BACKEND)),,build)

@@ -37,8 +37,9 @@ func Upgrade(set, backend string) (*lab.Upgrade, error) {
 		VaultChart: os.Getenv("TO_VAULT_CHART"), ESOChart: os.Getenv("TO_ESO_CHART")}, nil
 }
 
-// Select returns the scenarios a label filter picks: "" for all, or "scenario=NAME[,NAME...]"
-// (the e2e-framework --labels syntax), in the order of scenarios.All().
+// Select returns the scenarios a label filter picks: "" for all, or
+// "scenario=NAME[,scenario=NAME...]" (e2e-framework's --labels syntax; the CLI also takes
+// "scenario=NAME,NAME"), in the order of scenarios.All().
 func Select(labels string) ([]scenarios.Scenario, error) {
 	all := scenarios.All()
 	if strings.TrimSpace(labels) == "" {

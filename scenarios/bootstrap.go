@@ -53,15 +53,7 @@ func bootstrap() Scenario {
 			return nil
 		}},
 		{"admin-policy", "the platform admin policy is written exactly as the fixture says (step 3)", func(ctx context.Context, e *Env, r *Result) error {
-			p, err := platform()
-			if err != nil {
-				return err
-			}
-			hcl, err := fixtures.VaultFile(p.AdminPolicy.File)
-			if err != nil {
-				return err
-			}
-			_, err = e.writeChecked(ctx, "sys/policies/acl/"+p.AdminPolicy.Name, map[string]any{"policy": hcl})
+			_, err := e.writeAdminPolicy(ctx)
 			return err
 		}},
 		{"admin-identity", "a token of the admin policy, not root, is the platform's identity from here on", func(ctx context.Context, e *Env, r *Result) error {
@@ -143,6 +135,21 @@ func bootstrap() Scenario {
 			return nil
 		}},
 	}}
+}
+
+// writeAdminPolicy writes the platform admin policy of the fixture and reads it back; it
+// returns the platform block.
+func (e *Env) writeAdminPolicy(ctx context.Context) (fixtures.Platform, error) {
+	p, err := platform()
+	if err != nil {
+		return p, err
+	}
+	hcl, err := fixtures.VaultFile(p.AdminPolicy.File)
+	if err != nil {
+		return p, err
+	}
+	_, err = e.writeChecked(ctx, "sys/policies/acl/"+p.AdminPolicy.Name, map[string]any{"policy": hcl})
+	return p, err
 }
 
 // platformAdmin creates a token of the platform admin policy (never root) and a client that

@@ -28,20 +28,13 @@ func tenants() Scenario {
 	values := map[string]string{}
 	return Scenario{Name: "tenants", Title: "ch15.05 tenants: each reads its own value, never the other's", Needs: []string{"vault-config"}, Checks: []Check{
 		{"onboarded", "the platform admin onboards " + names[0] + " and " + names[1] + ": namespace, ESO ServiceAccount, policy, role, KV value", func(ctx context.Context, e *Env, r *Result) error {
+			// the admin policy as bootstrap.admin-policy writes it: this scenario may run alone
+			p, err := e.writeAdminPolicy(ctx)
+			if err != nil {
+				return err
+			}
 			admin, _, err := e.platformAdmin(ctx)
 			if err != nil {
-				return err
-			}
-			// the policy and role the admin writes need what bootstrap.admin-policy writes
-			p, err := platform()
-			if err != nil {
-				return err
-			}
-			hcl, err := fixtures.VaultFile(p.AdminPolicy.File)
-			if err != nil {
-				return err
-			}
-			if _, err := e.writeChecked(ctx, "sys/policies/acl/"+p.AdminPolicy.Name, map[string]any{"policy": hcl}); err != nil {
 				return err
 			}
 			for _, name := range names {

@@ -247,10 +247,8 @@ func (e *Env) snapshot(ctx context.Context) (upgradeSnapshot, error) {
 		}
 		s.ready[key] = ready
 		target := es.GetName()
-		if t, ok := es.Object["spec"].(map[string]any)["target"].(map[string]any); ok {
-			if n, _ := t["name"].(string); n != "" {
-				target = n
-			}
+		if n, _, _ := unstructured.NestedString(es.Object, "spec", "target", "name"); n != "" {
+			target = n
 		}
 		sec, err := e.Lab.Kube().CoreV1().Secrets(es.GetNamespace()).Get(ctx, target, metav1.GetOptions{})
 		if err != nil {

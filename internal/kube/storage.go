@@ -51,7 +51,11 @@ func (c *Client) CRDStorage(ctx context.Context, name string) (Storage, error) {
 	if err != nil {
 		return Storage{}, fmt.Errorf("read CRD %s: %w", name, err)
 	}
-	s := Storage{CRD: name}
+	return storageOf(crd), nil
+}
+
+func storageOf(crd *unstructured.Unstructured) Storage {
+	s := Storage{CRD: crd.GetName()}
 	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
 	for _, v := range versions {
 		m, _ := v.(map[string]any)
@@ -64,7 +68,7 @@ func (c *Client) CRDStorage(ctx context.Context, name string) (Storage, error) {
 		}
 	}
 	s.Stored, _, _ = unstructured.NestedStringSlice(crd.Object, "status", "storedVersions")
-	return s, nil
+	return s
 }
 
 // MigrateStorage rewrites every object of CRD name in its storage version, as
@@ -76,10 +80,7 @@ func (c *Client) MigrateStorage(ctx context.Context, name string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("read CRD %s: %w", name, err)
 	}
-	st, err := c.CRDStorage(ctx, name)
-	if err != nil {
-		return 0, err
-	}
+	st := storageOf(crd)
 	group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
 	plural, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "plural")
 	res := c.Dyn.Resource(schema.GroupVersionResource{Group: group, Version: st.Storage, Resource: plural})

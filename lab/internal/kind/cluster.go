@@ -46,8 +46,8 @@ const appNamespacePrefix = "bookstore"
 
 // clusterRun is one run on the cluster backend.
 type clusterRun struct {
-	name   string
-	before     kube.Inventory     // every object of the cluster before the run created anything
+	name       string
+	before     kube.Inventory      // every object of the cluster before the run created anything
 	kubeconfig clientcmdapi.Config // as loaded
 }
 
@@ -326,6 +326,7 @@ func currentContextOnly(raw clientcmdapi.Config) (*clientcmdapi.Config, error) {
 	}
 	return c, nil
 }
+
 // exportsNamespace says whether the logs of ns go into the artifacts: on kind every namespace
 // but kind's own, on someone else's cluster only the run's.
 func (l *Lab) exportsNamespace(ns string) bool {

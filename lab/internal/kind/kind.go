@@ -48,18 +48,18 @@ const (
 
 // Lab is a running kind lab.
 type Lab struct {
-	opts      lab.Options
-	name      string // the kind cluster's ("" on a cluster that is not kind's)
-	provider  *kindcluster.Cluster
-	created   bool
+	opts     lab.Options
+	name     string // the kind cluster's ("" on a cluster that is not kind's)
+	provider *kindcluster.Cluster
+	created  bool
 	// the charts' namespaces: vault and external-secrets on kind, RUN-vault and RUN-eso on
 	// the cluster backend, whose run, inventory and namespaces cluster.go keeps
 	vaultNS, esoNS string
 	run            *clusterRun
-	workDir   string
-	artifacts string
-	progress  io.Writer
-	secrets   *redact.Set
+	workDir        string
+	artifacts      string
+	progress       io.Writer
+	secrets        *redact.Set
 
 	kubeconfig string
 	cfg        *rest.Config

@@ -134,7 +134,10 @@ func bringLabUp(ctx context.Context, _ *envconf.Config) (context.Context, error)
 	}); ok {
 		labRecords, labWorkDir = r.Records(), r.WorkDir()
 	}
-	labAddrs = append(labAddrs, hostOf(l.RESTConfig().Host), l.PostgresAddrForVault())
+	labAddrs = append(labAddrs, l.PostgresAddrForVault())
+	if l.Backend() != lab.BackendCluster { // the cluster backend's API server is not the lab's: it stays
+		labAddrs = append(labAddrs, hostOf(l.RESTConfig().Host))
+	}
 	for _, n := range l.VaultNodes() {
 		labAddrs = append(labAddrs, hostOf(n.Address()))
 	}

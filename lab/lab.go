@@ -132,6 +132,15 @@ type Upgrader interface {
 	Upgrade(ctx context.Context, to Upgrade) ([]UpgradeStep, error)
 }
 
+// Injector is a lab whose Vault chart can run the Vault Agent injector (kind and cluster; the
+// embedded backend has no chart and no pods). Chapter 05 keeps it off (injector.enabled=false).
+type Injector interface {
+	// SetVaultInjector turns the chart's injector on or off (a helm upgrade of the Vault
+	// release that changes injector.enabled alone) and waits until its Deployment is
+	// available, or gone.
+	SetVaultInjector(ctx context.Context, enabled bool) error
+}
+
 // UpgradeStep is one step an upgrade took, with its duration ("" Skipped when it ran).
 type UpgradeStep struct {
 	What    string        `json:"what"`

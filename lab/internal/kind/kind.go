@@ -68,6 +68,9 @@ type Lab struct {
 	k          *kube.Client
 
 	vaultRelease, esoRelease *charts.Release
+	vaultChart               *chart.Chart // as last installed, with its image tag and injector
+	vaultTag                 string
+	injector                 bool
 	rootToken                string
 	keys                     *keyFile
 	nodes                    []*vaultNode

@@ -98,6 +98,15 @@ func (l *Lab) installVaultChart(ctx context.Context, ch *chart.Chart, tag string
 		dev, _ := server["dev"].(map[string]any)
 		dev["devRootToken"] = l.rootToken
 	}
+	if l.injector {
+		inj, ok := values["injector"].(map[string]any)
+		if !ok {
+			inj = map[string]any{}
+			values["injector"] = inj
+		}
+		inj["enabled"] = true
+	}
+	l.vaultChart, l.vaultTag = ch, tag
 	setImageTag(values, "server", tag)
 	l.say("installing chart vault %s (%s, %s)", ch.Metadata.Version, valuesFile, imageNote(ch, tag))
 	l.vaultRelease, err = charts.Install(ctx, l.kubeconfig, ch, "vault", l.vaultNS, values, charts.InstallOptions{Timeout: 5 * time.Minute, Log: l.secrets.Writer(l.progress)})

@@ -70,11 +70,13 @@ test-ha: build
 
 ## conformance: every scenario on BACKEND (default here: kind), then the report in REPORT_DIR
 ##              (LABELS="scenario=swap[,scenario=revert]" filters; HA=1 runs Vault as 3 Raft nodes and the failover scenario)
-##              kind needs no component build (its charts bring the images)
+##              kind needs no component build (its charts bring the images); BACKEND=cluster runs on the
+##              cluster in KUBECONFIG in namespaces named for the run (RUN_NAME), removes all it created and
+##              checks the cluster's objects by UID; ALLOW_DISRUPTIVE=1 lets failover and lease-storm kill pods there
 CONFORMANCE_BACKEND = $(if $(filter auto,$(BACKEND)),kind,$(BACKEND))
-conformance: cli $(if $(filter kind,$(CONFORMANCE_BACKEND)),,build)
+conformance: cli $(if $(filter kind cluster,$(CONFORMANCE_BACKEND)),,build)
 	rm -rf $(ARTIFACTS_DIR) && mkdir -p $(ARTIFACTS_DIR)
-	set -a && $(if $(filter kind,$(CONFORMANCE_BACKEND)),true,eval "$$($(BIN) build --env)") && \
+	set -a && $(if $(filter kind cluster,$(CONFORMANCE_BACKEND)),true,eval "$$($(BIN) build --env)") && \
 	  ARTIFACTS_DIR=$(ARTIFACTS_DIR) REPORT_DIR=$(REPORT_DIR) BACKEND=$(CONFORMANCE_BACKEND) HA=$(HA) \
 	  $(GO) test $(GOTEST_FLAGS) -v -run '^TestConformance$$' ./e2e -args $(if $(LABELS),--labels "$(LABELS)")
 

@@ -84,6 +84,7 @@ func prepareRunner(ctx context.Context, _ *envconf.Config) (context.Context, err
 	if env.UpgradeTo, err = conformance.Upgrade(os.Getenv(conformance.UpgradeToEnv), labFrom(ctx).Backend()); err != nil {
 		return ctx, err
 	}
+	env.AllowDisruptive = os.Getenv(scenarios.AllowDisruptiveEnv) == "1"
 	runner = &scenarios.Runner{Env: env}
 	startedAt = time.Now()
 	return ctx, nil

@@ -118,9 +118,9 @@ func bringLabUp(ctx context.Context, _ *envconf.Config) (context.Context, error)
 	l, err := backend.Up(ctx, lab.Options{
 		Backend: name, Versions: v, VaultMode: mode, ArtifactsDir: filepath.Join(artifactsDir, "lab"),
 		PostgresMode: os.Getenv("POSTGRES_MODE"), Progress: os.Stdout,
-		BookstoreImage: fixtures.BookstoreImage, BookstoreBinary: app,
+		BookstoreImage: bookstoreImage(), BookstoreBinary: app,
 		VaultChart: os.Getenv("VAULT_CHART"), ESOChart: os.Getenv("ESO_CHART"), ESOCRDs: os.Getenv("ESO_CRDS"),
-		Preload: strings.Fields(os.Getenv("PRELOAD_IMAGES")), ClusterName: labName(),
+		Preload: strings.Fields(os.Getenv("PRELOAD_IMAGES")), ClusterName: labName(), RunName: os.Getenv("RUN_NAME"),
 		Secrets: labSecrets,
 	})
 	if err != nil {
@@ -134,11 +134,23 @@ func bringLabUp(ctx context.Context, _ *envconf.Config) (context.Context, error)
 	}); ok {
 		labRecords, labWorkDir = r.Records(), r.WorkDir()
 	}
-	labAddrs = append(labAddrs, hostOf(l.RESTConfig().Host), l.PostgresAddrForVault())
+	labAddrs = append(labAddrs, l.PostgresAddrForVault())
+	if l.Backend() != lab.BackendCluster { // the cluster backend's API server is not the lab's: it stays
+		labAddrs = append(labAddrs, hostOf(l.RESTConfig().Host))
+	}
 	for _, n := range l.VaultNodes() {
 		labAddrs = append(labAddrs, hostOf(n.Address()))
 	}
 	return context.WithValue(ctx, labKey{}, l), nil
+}
+
+// bookstoreImage is BOOKSTORE_IMAGE, or the fixtures' image (built and loaded on kind; on
+// the cluster backend an image the cluster can pull).
+func bookstoreImage() string {
+	if s := os.Getenv("BOOKSTORE_IMAGE"); s != "" {
+		return s
+	}
+	return fixtures.BookstoreImage
 }
 
 // buildBookstore builds the bookstore app (a static binary) into the artifacts dir.
@@ -158,7 +170,7 @@ func bringLabDown(ctx context.Context, _ *envconf.Config) (context.Context, erro
 		return ctx, nil
 	}
 	// the run's context may be cancelled (an interrupt): closing must still happen
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute) // the cluster backend removes the run and takes an inventory
 	defer cancel()
 	return ctx, l.Close(cctx)
 }

@@ -21,6 +21,7 @@ import (
 const (
 	BackendEmbedded = "embedded"
 	BackendKind     = "kind"
+	BackendCluster  = "cluster" // the cluster in KUBECONFIG: charts in namespaces named for the run
 	BackendAuto     = "auto"
 )
 
@@ -34,7 +35,7 @@ const (
 
 // Lab is a running environment.
 type Lab interface {
-	// Backend names the backend ("embedded" or "kind").
+	// Backend names the backend ("embedded", "kind" or "cluster").
 	Backend() string
 	// Kubernetes access with admin rights.
 	RESTConfig() *rest.Config
@@ -154,6 +155,10 @@ type Options struct {
 	Preload                       []string
 	Reuse, Keep                   bool
 	ClusterName                   string
+	// cluster: the kubeconfig of the cluster to run on (empty: KUBECONFIG, then
+	// ~/.kube/config, current context) and the run's name, which names the namespaces the
+	// charts go into (empty: secretslab-XXXXXX, random).
+	Kubeconfig, RunName string
 	// Bookstore is how the bookstore app runs: its image (kind) and binary (embedded).
 	BookstoreImage  string
 	BookstoreBinary string

@@ -22,6 +22,9 @@ type Env struct {
 	State    State
 	// UpgradeTo is the upgrade scenario's target (nil: that scenario is skipped).
 	UpgradeTo *lab.Upgrade
+	// AllowDisruptive lets scenarios that kill Vault nodes run on the cluster backend (on
+	// kind and embedded the lab is the suite's own, and they always may).
+	AllowDisruptive bool
 
 	runner *Runner
 }
@@ -143,4 +146,15 @@ var VaultHA = Requirement{
 	Name: "Vault HA (3 Raft nodes)",
 	Met:  func(e *Env) bool { return len(e.Lab.VaultNodes()) >= 3 },
 	Why:  "run with HA=1 (lab up --ha, secretslab conformance --ha)",
+}
+
+// AllowDisruptiveEnv names the variable that sets Env.AllowDisruptive (ALLOW_DISRUPTIVE=1).
+const AllowDisruptiveEnv = "ALLOW_DISRUPTIVE"
+
+// Disruptive is what scenarios that kill or restart Vault pods require: on someone else's
+// cluster (the cluster backend) they run only when the user allows it.
+var Disruptive = Requirement{
+	Name: "leave to kill pods on this cluster",
+	Met:  func(e *Env) bool { return e.Lab.Backend() != lab.BackendCluster || e.AllowDisruptive },
+	Why:  "the cluster backend runs on a cluster the suite does not own; give --allow-disruptive (ALLOW_DISRUPTIVE=1) to kill and restart the run's Vault pods",
 }

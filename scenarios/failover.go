@@ -19,7 +19,7 @@ const failoverProbe = "failover-probe"
 func failover() Scenario {
 	var killed lab.VaultNode
 	return Scenario{Name: "failover", Title: "Vault HA (Raft, 3 nodes): kill the active node; a new one takes over; ESO recovers",
-		Needs: []string{"vault-config"}, Requires: []Requirement{VaultHA}, Checks: []Check{
+		Needs: []string{"vault-config"}, Requires: []Requirement{VaultHA, Disruptive}, Checks: []Check{
 			{"three-voters", "the Raft configuration lists 3 voters", func(ctx context.Context, e *Env, r *Result) error {
 				rc, err := vaultops.WaitVoters(ctx, e.Lab.Vault(), 3, e.Timeouts.Voters)
 				if err != nil {

@@ -16,7 +16,7 @@ const stormLeases = 40
 // them), and revoking them all leaves no orphaned Postgres role.
 func leaseStorm() Scenario {
 	survived := 0
-	return Scenario{Name: "lease-storm", Title: "many dynamic leases across a Vault restart, all revoked, no orphaned Postgres roles", Needs: []string{"dynamic"}, Requires: []Requirement{VaultHA}, Checks: []Check{
+	return Scenario{Name: "lease-storm", Title: "many dynamic leases across a Vault restart, all revoked, no orphaned Postgres roles", Needs: []string{"dynamic"}, Requires: []Requirement{VaultHA, Disruptive}, Checks: []Check{
 		{"mint", fmt.Sprintf("%d dynamic credentials are minted", stormLeases), func(ctx context.Context, e *Env, r *Result) error {
 			if err := e.configureDatabaseEngine(ctx); err != nil {
 				return err

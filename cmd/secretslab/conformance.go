@@ -15,14 +15,16 @@ import (
 	"github.com/secretslab/secretslab/scenarios"
 )
 
-// closeTimeout bounds closing the lab after a run, interrupted or not.
-const closeTimeout = 2 * time.Minute
+// closeTimeout bounds closing the lab after a run, interrupted or not (the cluster backend
+// removes what the run created and takes a second inventory).
+const closeTimeout = 10 * time.Minute
 
 // conformanceCmd: "secretslab conformance": bring a lab up, run the scenarios, write the
 // report, bring the lab down. It exits non-zero when a check failed, and on SIGINT/SIGTERM
 // stops the scenarios, runs their cleanups and closes the lab before it returns.
 func conformanceCmd(ctx context.Context, args []string) error {
 	var labels, out, artifacts, upgradeTo string
+	allowDisruptive := os.Getenv(scenarios.AllowDisruptiveEnv) == "1"
 	scale, err := scenarios.TimeoutScaleFromEnv()
 	if err != nil {
 		return err
@@ -32,6 +34,7 @@ func conformanceCmd(ctx context.Context, args []string) error {
 		fs.StringVar(&out, "out", envOr("REPORT_DIR", filepath.Join("reports", "out")), "directory for report.json, junit.xml, report.md, report.html (env REPORT_DIR)")
 		fs.StringVar(&artifacts, "artifacts", os.Getenv("ARTIFACTS_DIR"), "component logs (default: OUT/artifacts) (env ARTIFACTS_DIR)")
 		fs.Float64Var(&scale, "timeout-scale", scale, "multiply every scenario timeout, for slow machines (env TIMEOUT_SCALE)")
+		fs.BoolVar(&allowDisruptive, "allow-disruptive", allowDisruptive, "cluster: also run the scenarios that kill the run's Vault pods (failover, lease-storm) (env ALLOW_DISRUPTIVE=1)")
 		fs.StringVar(&upgradeTo, "upgrade-to", os.Getenv(conformance.UpgradeToEnv), "version set the upgrade scenario moves the lab to in place (env UPGRADE_TO; TO_ESO_BIN, TO_ESO_CRDS, TO_VAULT_BIN give its binaries)")
 	})
 	if err != nil {
@@ -72,7 +75,7 @@ func conformanceCmd(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("conformance: lab up in %s (Kubernetes API %s, Vault %s); running %d scenarios and what they need\n",
 		time.Since(started).Round(time.Second), l.RESTConfig().Host, l.VaultNodes()[0].Address(), len(list))
-	runErr := runConformance(ctx, l, list, scale, upgrade, out, started)
+	runErr := runConformance(ctx, l, list, scale, upgrade, allowDisruptive, out, started)
 	fmt.Println("conformance: closing the lab")
 	cctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
@@ -86,13 +89,14 @@ func conformanceCmd(ctx context.Context, args []string) error {
 	return errors.Join(runErr, closeErr)
 }
 
-func runConformance(ctx context.Context, l lab.Lab, list []scenarios.Scenario, scale float64, upgrade *lab.Upgrade, out string, started time.Time) error {
+func runConformance(ctx context.Context, l lab.Lab, list []scenarios.Scenario, scale float64, upgrade *lab.Upgrade, allowDisruptive bool, out string, started time.Time) error {
 	env, err := scenarios.NewEnv(l, os.Stdout)
 	if err != nil {
 		return err
 	}
 	env.Timeouts = env.Timeouts.Scale(scale)
 	env.UpgradeTo = upgrade
+	env.AllowDisruptive = allowDisruptive
 	rn := &scenarios.Runner{Env: env}
 	conformance.Run(ctx, rn, list)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)

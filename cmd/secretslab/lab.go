@@ -31,6 +31,7 @@ type upFlags struct {
 	ha, reuse, tour                   bool
 	vaultChart, esoChart, esoCRDs     string
 	preload, bookstoreBin             string
+	kubeconfig, runName               string
 	choice                            versions.Choice
 	versions                          versions.Set // resolved by resolve, once the backend is known
 }
@@ -45,7 +46,9 @@ func parseFlags(cmd, defaultName string, args []string, extra func(*flag.FlagSet
 	f := &upFlags{}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.StringVar(&f.name, "name", envOr("LAB_NAME", defaultName), "lab name (env LAB_NAME)")
-	fs.StringVar(&f.backend, "backend", envOr("BACKEND", lab.BackendAuto), "embedded | kind | auto (env BACKEND)")
+	fs.StringVar(&f.backend, "backend", envOr("BACKEND", lab.BackendAuto), "embedded | kind | cluster (the cluster in KUBECONFIG) | auto (env BACKEND)")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "cluster: the kubeconfig of the cluster to run on, its current context (default: KUBECONFIG, then ~/.kube/config)")
+	fs.StringVar(&f.runName, "run-name", os.Getenv("RUN_NAME"), "cluster: the run's name; its charts go into namespaces RUN-vault and RUN-eso (default: secretslab-XXXXXX) (env RUN_NAME)")
 	fs.BoolVar(&f.ha, "ha", os.Getenv("HA") == "1", "Vault HA: 3 Raft nodes instead of one dev server (env HA=1)")
 	fs.StringVar(&f.postgres, "postgres", envOr("POSTGRES_MODE", "auto"), "embedded Postgres: auto | host | container (env POSTGRES_MODE)")
 	fs.StringVar(&f.cacheDir, "cache-dir", "", "component build cache (default: the user cache dir/secretslab)")
@@ -93,7 +96,7 @@ func (f *upFlags) args(backendName string) []string {
 		a = append(a, "--cache-dir="+f.cacheDir)
 	}
 	a = append(a, "--vault-chart="+f.vaultChart, "--eso-chart="+f.esoChart, "--eso-crds="+f.esoCRDs,
-		"--preload="+f.preload, fmt.Sprintf("--reuse=%t", f.reuse), fmt.Sprintf("--tour=%t", f.tour), "--bookstore-binary="+f.bookstoreBin)
+		"--preload="+f.preload, "--kubeconfig="+f.kubeconfig, "--run-name="+f.runName, fmt.Sprintf("--reuse=%t", f.reuse), fmt.Sprintf("--tour=%t", f.tour), "--bookstore-binary="+f.bookstoreBin)
 	return a
 }
 
@@ -103,7 +106,8 @@ func (f *upFlags) labOptions(backendName, artifacts string) lab.Options {
 		Backend: backendName, VaultMode: f.vaultMode(), Versions: f.versions, ArtifactsDir: artifacts,
 		CacheDir: f.cacheDir, PostgresMode: f.postgres, Progress: os.Stdout,
 		VaultChart: f.vaultChart, ESOChart: f.esoChart, ESOCRDs: f.esoCRDs, Preload: strings.Fields(f.preload),
-		Reuse: f.reuse, ClusterName: f.name, BookstoreImage: fixtures.BookstoreImage, BookstoreBinary: f.bookstoreBin,
+		Reuse: f.reuse, ClusterName: f.name, BookstoreImage: envOr("BOOKSTORE_IMAGE", fixtures.BookstoreImage), BookstoreBinary: f.bookstoreBin,
+		Kubeconfig: f.kubeconfig, RunName: f.runName,
 	}
 }
 
@@ -125,7 +129,7 @@ func (f *upFlags) ensureBuilt(ctx context.Context, backendName string) error {
 // absPaths makes every path flag absolute: the supervisor runs in another working directory.
 // A --preload entry is a path only when such a file exists (otherwise it names an image).
 func (f *upFlags) absPaths() error {
-	for _, p := range []*string{&f.bookstoreBin, &f.vaultChart, &f.esoChart, &f.esoCRDs, &f.cacheDir} {
+	for _, p := range []*string{&f.bookstoreBin, &f.vaultChart, &f.esoChart, &f.esoCRDs, &f.cacheDir, &f.kubeconfig} {
 		if *p == "" {
 			continue
 		}
@@ -350,6 +354,9 @@ func labServe(ctx context.Context, args []string) error {
 	if c, ok := l.(interface{ ClusterName() string }); ok {
 		s.Cluster = c.ClusterName()
 	}
+	if c, ok := l.(interface{ RunName() string }); ok {
+		s.Run = c.RunName()
+	}
 	if r, ok := l.(interface {
 		Records() []proc.Record
 		ContainerIDs() []string
@@ -426,8 +433,11 @@ func labDown(ctx context.Context, args []string) error {
 func down(ctx context.Context, dir string, s *labstate.State) error {
 	var left []string
 	if s.Supervisor.PID != 0 {
-		if err := proc.StopRecord(ctx, s.Supervisor, 2*time.Minute); err != nil {
+		if err := proc.StopRecord(ctx, s.Supervisor, 12*time.Minute); err != nil {
 			left = append(left, fmt.Sprintf("supervisor pid %d (kill -9 %d)", s.Supervisor.PID, s.Supervisor.PID))
+			if s.Run != "" {
+				left = append(left, fmt.Sprintf("run %s on the cluster of %s, if the supervisor did not remove it: %s", s.Run, s.Kubeconfig, backend.ClusterLeftoverHelp(s.Run)))
+			}
 		}
 	}
 	for _, r := range s.Processes {

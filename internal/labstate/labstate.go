@@ -31,6 +31,7 @@ type State struct {
 	Processes  []proc.Record `json:"processes,omitempty"`
 	Containers []string      `json:"containers,omitempty"`
 	Cluster    string        `json:"cluster,omitempty"` // a kind cluster this lab created: deleted on down
+	Run        string        `json:"run,omitempty"`     // cluster backend: the run whose namespaces the supervisor removes
 	Tour       bool          `json:"tour,omitempty"`    // chapter 05 was set up
 	CatalogURL string        `json:"catalogURL,omitempty"`
 	// What the tour's setup observed: the external-secrets.io versions served, and for each

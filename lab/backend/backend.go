@@ -15,7 +15,7 @@ import (
 // Resolve turns "auto" into a concrete backend and explains the choice on w.
 func Resolve(ctx context.Context, name string, w io.Writer) (string, error) {
 	switch name {
-	case lab.BackendEmbedded:
+	case lab.BackendEmbedded, lab.BackendCluster:
 		return name, nil
 	case lab.BackendKind:
 		if err := docker.Ping(ctx); err != nil {
@@ -30,11 +30,12 @@ func Resolve(ctx context.Context, name string, w io.Writer) (string, error) {
 		fmt.Fprintln(w, "backend auto: a Docker engine answers; using kind")
 		return lab.BackendKind, nil
 	default:
-		return "", fmt.Errorf("unknown backend %q: choose embedded, kind or auto", name)
+		return "", fmt.Errorf("unknown backend %q: choose embedded, kind, cluster (the cluster in KUBECONFIG) or auto", name)
 	}
 }
 
-// Up starts a lab. Closing it stops everything it started.
+// Up starts a lab. Closing it stops everything it started (on the cluster backend: removes
+// everything the run created, and fails when the cluster is not as it was found).
 func Up(ctx context.Context, opts lab.Options) (lab.Lab, error) {
 	w := opts.Progress
 	if w == nil {
@@ -45,8 +46,12 @@ func Up(ctx context.Context, opts lab.Options) (lab.Lab, error) {
 		return nil, err
 	}
 	opts.Backend = name
-	if name == lab.BackendKind {
+	if name == lab.BackendKind || name == lab.BackendCluster {
 		return kind.Up(ctx, opts)
 	}
 	return embedded.Up(ctx, opts)
 }
+
+// ClusterLeftoverHelp says how to remove by hand what a cluster-backend run created, for when
+// the process that should have removed it is gone.
+func ClusterLeftoverHelp(run string) string { return kind.LeftoverHelp(run) }

@@ -38,7 +38,7 @@ func (l *Lab) installESOWith(ctx context.Context, ch *chart.Chart, crds, tag str
 	start := time.Now()
 	l.say("installing chart external-secrets %s (%s; waiting for its Deployments)", ch.Metadata.Version, imageNote(ch, tag))
 	var err error
-	l.esoRelease, err = charts.Install(ctx, l.kubeconfig, ch, "external-secrets", esoNS, values,
+	l.esoRelease, err = charts.Install(ctx, l.kubeconfig, ch, "external-secrets", l.esoNS, values,
 		charts.InstallOptions{Wait: true, Timeout: 5 * time.Minute, Log: l.secrets.Writer(l.progress)})
 	if err != nil {
 		return fmt.Errorf("install external-secrets chart: %w", err)
@@ -65,7 +65,7 @@ func (l *Lab) waitWebhook(ctx context.Context, version string) error {
 		"apiVersion": "external-secrets.io/" + version, "kind": "SecretStore",
 		"metadata": map[string]any{"name": "secretslab-webhook-probe", "namespace": "default"},
 		"spec": map[string]any{"provider": map[string]any{"vault": map[string]any{
-			"server": "http://vault.vault.svc:8200", "path": "secret", "version": "v2",
+			"server": l.VaultAddrForESO(), "path": "secret", "version": "v2",
 			"auth": map[string]any{"tokenSecretRef": map[string]any{"name": "none", "key": "token"}},
 		}}},
 	}}

@@ -1,7 +1,11 @@
-// Package kind is the lab backend on a real kind cluster: the pinned upstream Helm charts
-// (Vault, External Secrets Operator) installed with the Helm SDK, the bookstore as pods, and
+// Package kind is the lab backend on a real cluster: the pinned upstream Helm charts (Vault,
+// External Secrets Operator) installed with the Helm SDK, the bookstore as pods, and
 // port-forwards the harness opens and closes itself. Nothing is shelled out to kubectl, helm
 // or vault, and nothing is pulled at run time when the images are preloaded.
+//
+// Two backends share it: "kind" creates (or reuses) a kind cluster; "cluster" (cluster.go)
+// runs on the cluster in KUBECONFIG, in namespaces named for the run, and removes everything
+// it created, checked against an inventory of the cluster's objects taken before.
 package kind
 
 import (
@@ -38,23 +42,24 @@ var kindConfig []byte
 
 // Upstream chart repositories, used when no local chart is given.
 const (
-	VaultRepo    = "https://helm.releases.hashicorp.com"
-	ESORepo      = "https://charts.external-secrets.io"
-	vaultNS      = "vault"
-	esoNS        = "external-secrets"
-	clusterReady = 3 * time.Minute
+	VaultRepo = "https://helm.releases.hashicorp.com"
+	ESORepo   = "https://charts.external-secrets.io"
 )
 
 // Lab is a running kind lab.
 type Lab struct {
-	opts      lab.Options
-	name      string
-	provider  *kindcluster.Cluster
-	created   bool
-	workDir   string
-	artifacts string
-	progress  io.Writer
-	secrets   *redact.Set
+	opts     lab.Options
+	name     string // the kind cluster's ("" on a cluster that is not kind's)
+	provider *kindcluster.Cluster
+	created  bool
+	// the charts' namespaces: vault and external-secrets on kind, RUN-vault and RUN-eso on
+	// the cluster backend, whose run, inventory and namespaces cluster.go keeps
+	vaultNS, esoNS string
+	run            *clusterRun
+	workDir        string
+	artifacts      string
+	progress       io.Writer
+	secrets        *redact.Set
 
 	kubeconfig string
 	cfg        *rest.Config
@@ -91,7 +96,13 @@ func Up(ctx context.Context, opts lab.Options) (_ *Lab, err error) {
 	if l.name == "" {
 		l.name = "secretslab"
 	}
-	if err := docker.Ping(ctx); err != nil {
+	l.vaultNS, l.esoNS = "vault", "external-secrets"
+	onCluster := opts.Backend == lab.BackendCluster
+	if onCluster {
+		if err := l.attach(ctx); err != nil { // before anything else: a cluster that answers
+			return nil, err
+		}
+	} else if err := docker.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("backend kind needs a Docker engine: %w", err)
 	}
 	// Chart sources are checked before anything is created, so a bad version leaves nothing.
@@ -109,7 +120,12 @@ func Up(ctx context.Context, opts lab.Options) (_ *Lab, err error) {
 			}
 		}
 	}()
-	if err := l.cluster(ctx); err != nil {
+	if onCluster {
+		err = l.claimNamespaces(ctx)
+	} else {
+		err = l.cluster(ctx)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := l.loadImages(ctx); err != nil {
@@ -124,7 +140,11 @@ func Up(ctx context.Context, opts lab.Options) (_ *Lab, err error) {
 	if err := l.installESO(ctx, esoChart); err != nil {
 		return nil, err
 	}
-	l.say("lab is up (cluster %s, kubeconfig %s)", l.name, l.kubeconfig)
+	if onCluster {
+		l.say("lab is up (run %s: namespaces %s, %s and bookstore; kubeconfig %s)", l.run.name, l.vaultNS, l.esoNS, l.kubeconfig)
+	} else {
+		l.say("lab is up (cluster %s, kubeconfig %s)", l.name, l.kubeconfig)
+	}
 	return l, nil
 }
 
@@ -214,11 +234,20 @@ func (l *Lab) loadImages(ctx context.Context) error {
 	if len(refs)+len(archives) == 0 {
 		return nil
 	}
+	if l.name == "" {
+		l.say("not a kind cluster: the cluster pulls %s itself (push it where the cluster can pull from)", strings.Join(refs, ", "))
+		return nil
+	}
 	return docker.LoadIntoKind(ctx, l.name, refs, archives, l.progress)
 }
 
 // Backend implements lab.Lab.
-func (l *Lab) Backend() string { return lab.BackendKind }
+func (l *Lab) Backend() string {
+	if l.run != nil {
+		return lab.BackendCluster
+	}
+	return lab.BackendKind
+}
 
 // RESTConfig implements lab.Lab.
 func (l *Lab) RESTConfig() *rest.Config { return rest.CopyConfig(l.cfg) }
@@ -241,9 +270,9 @@ func (l *Lab) VaultKubernetesAuthConfig(context.Context) (map[string]any, error)
 // VaultAddrForESO implements lab.Lab: the chart's Services; in HA the active node's.
 func (l *Lab) VaultAddrForESO() string {
 	if l.opts.VaultMode == lab.VaultHA {
-		return "http://vault-active.vault.svc:8200"
+		return "http://vault-active." + l.vaultNS + ".svc:8200"
 	}
-	return "http://vault.vault.svc:8200"
+	return "http://vault." + l.vaultNS + ".svc:8200"
 }
 
 // PostgresAddrForVault implements lab.Lab: the bookstore's Service, as the chapter has it.
@@ -285,14 +314,20 @@ func (l *Lab) VaultNodes() []lab.VaultNode {
 
 // Close implements lab.Lab: exports the pods' logs and the events, redacted, to
 // ArtifactsDir()/kind-logs (see exportLogs), closes the port-forwards and deletes the
-// cluster it created (kept with opts.Keep); a reused cluster is left as it was found.
-func (l *Lab) Close(context.Context) error {
+// cluster it created (kept with opts.Keep); a reused cluster is left as it was found. On the
+// cluster backend it removes what the run created instead (cluster.go).
+func (l *Lab) Close(ctx context.Context) error {
 	l.exportLogs()
 	for _, f := range l.forwards {
 		f.Close()
 	}
 	l.forwards = nil
 	var errs []error
+	if l.run != nil {
+		if err := l.removeRun(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if l.created && !l.opts.Keep && l.provider != nil {
 		l.say("deleting kind cluster %s", l.name)
 		if err := l.provider.Destroy(context.Background()); err != nil {

@@ -27,8 +27,9 @@ const (
 	logLimit      = 16 << 20
 )
 
-// systemNamespaces are kind's own; every other namespace (vault, external-secrets,
-// bookstore, the tests' own) is exported.
+// systemNamespaces are kind's own; on a kind cluster every other namespace (vault,
+// external-secrets, bookstore, the tests' own) is exported. On someone else's cluster only
+// the run's namespaces are (Lab.ours).
 var systemNamespaces = map[string]bool{"kube-system": true, "kube-public": true, "kube-node-lease": true, "local-path-storage": true}
 
 // secretKey names Secret data keys whose values are registered with the export's redactor
@@ -51,7 +52,7 @@ func (l *Lab) exportLogs() {
 	set.Add(l.secrets.Values()...)
 	dir := filepath.Join(l.artifacts, logsDir)
 	start := time.Now()
-	s, err := exportLogs(ctx, l.kube, set, dir)
+	s, err := exportLogs(ctx, l.kube, set, dir, l.exportsNamespace)
 	if err != nil {
 		l.say("exporting the cluster's logs to %s: %v", dir, err)
 		return
@@ -79,9 +80,9 @@ func (s exportSummary) String() string {
 // Every byte goes through set, to which exportLogs first adds the values of the
 // secret-looking keys (secretKey) of the namespaces' Secrets. Only errors that stop the
 // whole export are returned; a log that cannot be read is listed in index.txt.
-func exportLogs(ctx context.Context, kube kubernetes.Interface, set *redact.Set, dir string) (exportSummary, error) {
+func exportLogs(ctx context.Context, kube kubernetes.Interface, set *redact.Set, dir string, export func(ns string) bool) (exportSummary, error) {
 	var sum exportSummary
-	namespaces, err := exportNamespaces(ctx, kube)
+	namespaces, err := exportNamespaces(ctx, kube, export)
 	if err != nil {
 		return sum, err
 	}
@@ -149,14 +150,14 @@ func exportLogs(ctx context.Context, kube kubernetes.Interface, set *redact.Set,
 }
 
 // exportNamespaces lists the namespaces to export, sorted.
-func exportNamespaces(ctx context.Context, kube kubernetes.Interface) ([]string, error) {
+func exportNamespaces(ctx context.Context, kube kubernetes.Interface, export func(ns string) bool) ([]string, error) {
 	list, err := kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list namespaces: %w", err)
 	}
 	var out []string
 	for _, ns := range list.Items {
-		if !systemNamespaces[ns.Name] {
+		if export(ns.Name) {
 			out = append(out, ns.Name)
 		}
 	}

@@ -79,7 +79,7 @@ func TestExportLogsWritesEveryContainerAndTheEvents(t *testing.T) {
 	dir := t.TempDir()
 	kube := fake.NewSimpleClientset(objects()...)
 	set := &redact.Set{}
-	sum, err := exportLogs(context.Background(), kube, set, dir)
+	sum, err := exportLogs(context.Background(), kube, set, dir, func(ns string) bool { return !systemNamespaces[ns] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestExportedLogsAreRedacted(t *testing.T) {
 	set := &redact.Set{}
 	set.Add(rootToken)
 	dir := t.TempDir()
-	sum, err := exportLogs(context.Background(), kube, set, dir)
+	sum, err := exportLogs(context.Background(), kube, set, dir, func(ns string) bool { return !systemNamespaces[ns] })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,7 @@ func (l *Lab) Upgrade(ctx context.Context, to lab.Upgrade) ([]lab.UpgradeStep, e
 
 // vaultImage is the image of the vault StatefulSet's server container.
 func (l *Lab) vaultImage(ctx context.Context) (string, error) {
-	sts, err := l.kube.AppsV1().StatefulSets(vaultNS).Get(ctx, "vault", metav1.GetOptions{})
+	sts, err := l.kube.AppsV1().StatefulSets(l.vaultNS).Get(ctx, "vault", metav1.GetOptions{})
 	if err != nil {
 		return "", fmt.Errorf("read StatefulSet vault/vault: %w", err)
 	}
@@ -105,12 +105,12 @@ func (l *Lab) rollVault(ctx context.Context, image string) ([]lab.UpgradeStep, e
 		if n == l.nodes[active] {
 			role = "active"
 		}
-		p, err := l.kube.CoreV1().Pods(vaultNS).Get(ctx, n.name, metav1.GetOptions{})
+		p, err := l.kube.CoreV1().Pods(l.vaultNS).Get(ctx, n.name, metav1.GetOptions{})
 		if err != nil {
 			return steps, fmt.Errorf("upgrade: %w", err)
 		}
 		n.killedUID = string(p.UID)
-		if err := l.kube.CoreV1().Pods(vaultNS).Delete(ctx, n.name, metav1.DeleteOptions{}); err != nil {
+		if err := l.kube.CoreV1().Pods(l.vaultNS).Delete(ctx, n.name, metav1.DeleteOptions{}); err != nil {
 			return steps, fmt.Errorf("upgrade: delete pod %s: %w", n.name, err)
 		}
 		if err := n.Restart(ctx); err != nil {
@@ -133,7 +133,7 @@ func (l *Lab) rollVault(ctx context.Context, image string) ([]lab.UpgradeStep, e
 }
 
 func (l *Lab) podImage(ctx context.Context, name string) (string, error) {
-	p, err := l.kube.CoreV1().Pods(vaultNS).Get(ctx, name, metav1.GetOptions{})
+	p, err := l.kube.CoreV1().Pods(l.vaultNS).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return "", err
 	}

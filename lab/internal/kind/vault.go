@@ -100,7 +100,7 @@ func (l *Lab) installVaultChart(ctx context.Context, ch *chart.Chart, tag string
 	}
 	setImageTag(values, "server", tag)
 	l.say("installing chart vault %s (%s, %s)", ch.Metadata.Version, valuesFile, imageNote(ch, tag))
-	l.vaultRelease, err = charts.Install(ctx, l.kubeconfig, ch, "vault", vaultNS, values, charts.InstallOptions{Timeout: 5 * time.Minute, Log: l.secrets.Writer(l.progress)})
+	l.vaultRelease, err = charts.Install(ctx, l.kubeconfig, ch, "vault", l.vaultNS, values, charts.InstallOptions{Timeout: 5 * time.Minute, Log: l.secrets.Writer(l.progress)})
 	if err != nil {
 		return 0, fmt.Errorf("install vault chart: %w", err)
 	}
@@ -185,7 +185,7 @@ func (n *vaultNode) Client() *vault.Client { return n.client }
 // waitRunning waits until the pod's containers run (a sealed Raft node is never Ready).
 func (n *vaultNode) waitRunning(ctx context.Context) error {
 	return proc.WaitFor(ctx, "pod vault/"+n.name+" to be running", podTimeout, time.Second, nil, func(ctx context.Context) (bool, error) {
-		p, err := n.l.kube.CoreV1().Pods(vaultNS).Get(ctx, n.name, metav1.GetOptions{})
+		p, err := n.l.kube.CoreV1().Pods(n.l.vaultNS).Get(ctx, n.name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return false, nil
 		}
@@ -215,7 +215,7 @@ func (n *vaultNode) forward(ctx context.Context) error {
 		if n.fwd != nil {
 			n.fwd.Close()
 		}
-		f, err := portforward.Open(ctx, n.l.cfg, vaultNS, "pod/"+n.name, 8200)
+		f, err := portforward.Open(ctx, n.l.cfg, n.l.vaultNS, "pod/"+n.name, 8200)
 		if err != nil {
 			return false, err
 		}
@@ -237,11 +237,11 @@ func (n *vaultNode) forward(ctx context.Context) error {
 
 // Kill force-deletes the pod, as `kubectl delete pod --grace-period=0 --force` does.
 func (n *vaultNode) Kill(ctx context.Context) error {
-	if p, err := n.l.kube.CoreV1().Pods(vaultNS).Get(ctx, n.name, metav1.GetOptions{}); err == nil {
+	if p, err := n.l.kube.CoreV1().Pods(n.l.vaultNS).Get(ctx, n.name, metav1.GetOptions{}); err == nil {
 		n.killedUID = string(p.UID)
 	}
 	zero := int64(0)
-	err := n.l.kube.CoreV1().Pods(vaultNS).Delete(ctx, n.name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	err := n.l.kube.CoreV1().Pods(n.l.vaultNS).Delete(ctx, n.name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete pod %s: %w", n.name, err)
 	}
@@ -272,11 +272,11 @@ func (l *Lab) freshVault(ctx context.Context) error {
 	if l.created {
 		return nil
 	}
-	pods, err := l.kube.CoreV1().Pods(vaultNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=vault"})
+	pods, err := l.kube.CoreV1().Pods(l.vaultNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=vault"})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("reused cluster: list Vault pods: %w", err)
 	}
-	pvcs, err := l.kube.CoreV1().PersistentVolumeClaims(vaultNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=vault"})
+	pvcs, err := l.kube.CoreV1().PersistentVolumeClaims(l.vaultNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=vault"})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("reused cluster: list Vault volumes: %w", err)
 	}
@@ -284,20 +284,20 @@ func (l *Lab) freshVault(ctx context.Context) error {
 		return nil
 	}
 	l.say("reused cluster: removing the Vault an earlier lab left (%d pod(s), %d volume(s)) so this lab's Vault starts empty", len(pods.Items), len(pvcs.Items))
-	if err := charts.Uninstall(ctx, l.kubeconfig, "vault", vaultNS); err != nil {
+	if err := charts.Uninstall(ctx, l.kubeconfig, "vault", l.vaultNS); err != nil {
 		return fmt.Errorf("reused cluster: %w", err)
 	}
 	for _, p := range pvcs.Items {
-		if err := l.kube.CoreV1().PersistentVolumeClaims(vaultNS).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		if err := l.kube.CoreV1().PersistentVolumeClaims(l.vaultNS).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("reused cluster: delete volume claim %s: %w", p.Name, err)
 		}
 	}
 	return proc.WaitFor(ctx, "the earlier lab's Vault pods and volume claims to be gone", 3*time.Minute, time.Second, nil, func(ctx context.Context) (bool, error) {
-		pods, err := l.kube.CoreV1().Pods(vaultNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=vault"})
+		pods, err := l.kube.CoreV1().Pods(l.vaultNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=vault"})
 		if err != nil {
 			return false, err
 		}
-		pvcs, err := l.kube.CoreV1().PersistentVolumeClaims(vaultNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=vault"})
+		pvcs, err := l.kube.CoreV1().PersistentVolumeClaims(l.vaultNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=vault"})
 		if err != nil {
 			return false, err
 		}

@@ -299,7 +299,7 @@ func (l *Lab) Versions(ctx context.Context) (lab.Versions, error) {
 	if l.esoRelease != nil {
 		v.ESOChart = l.esoRelease.ChartVersion
 	}
-	if d, err := l.kube.AppsV1().Deployments(esoNS).Get(ctx, "external-secrets", metav1.GetOptions{}); err == nil && len(d.Spec.Template.Spec.Containers) > 0 {
+	if d, err := l.kube.AppsV1().Deployments(l.esoNS).Get(ctx, "external-secrets", metav1.GetOptions{}); err == nil && len(d.Spec.Template.Spec.Containers) > 0 {
 		img := d.Spec.Template.Spec.Containers[0].Image
 		v.ESO = img[strings.LastIndex(img, ":")+1:]
 	} else if err != nil {

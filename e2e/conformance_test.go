@@ -50,8 +50,8 @@ func TestConformance(t *testing.T) {
 					// verdict from runner.Step, as with the CLI's RunScenario
 					t.Skip(rc.Message)
 				}
-				if rc.Claim != nil {
-					t.Logf("course claim (%s) %q holds: %t", rc.Claim.Source, rc.Claim.Text, rc.Claim.Holds)
+				for _, cl := range rc.Claims {
+					t.Logf("course claim %s (%s) %q holds: %t", cl.ID, cl.Source, cl.Text, cl.Holds)
 				}
 				return ctx
 			})

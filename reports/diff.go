@@ -2,7 +2,9 @@ package reports
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -56,8 +58,8 @@ type Diff struct {
 	Verdicts []VerdictChange `json:"verdicts"`
 	// Regressions are the ids of the regressions, in the order of Verdicts.
 	Regressions []string `json:"regressions"`
-	// Claims are the course claims whose verdict (Holds) differs, for checks that passed
-	// in both runs (only a passed check observed the truth).
+	// Claims are the ledger claims whose verdict differs, compared by ledger id, in id order:
+	// holds <-> does not hold, and a verdict gained or lost (the ledger's coverage changed).
 	Claims []ClaimChange `json:"claims"`
 	// Figures that moved beyond the noise band, for checks that ran (passed or failed) in
 	// both runs; "duration" is the check's duration.
@@ -74,6 +76,9 @@ type RunRef struct {
 	Backend   string    `json:"backend"`
 	StartedAt time.Time `json:"startedAt"`
 	Summary   Summary   `json:"summary"`
+	// ClaimsWithVerdict of ClaimsTotal ledger claims have a verdict in the run.
+	ClaimsWithVerdict int `json:"claimsWithVerdict"`
+	ClaimsTotal       int `json:"claimsTotal"`
 }
 
 // VersionPair is one component's version in both runs.
@@ -112,13 +117,15 @@ type VerdictChange struct {
 	CandidateMessage string `json:"candidateMessage,omitempty"`
 }
 
-// ClaimChange is a course claim whose verdict changed between the runs.
+// ClaimChange is a ledger claim whose verdict changed between the runs.
 type ClaimChange struct {
-	ID        string `json:"id"`
-	Source    string `json:"source"`
-	Text      string `json:"text"`
-	Baseline  bool   `json:"baselineHolds"`
-	Candidate bool   `json:"candidateHolds"`
+	ID        string  `json:"id"` // the ledger id, e.g. C05-05
+	Source    string  `json:"source"`
+	Text      string  `json:"text"`
+	Baseline  Verdict `json:"baseline"`
+	Candidate Verdict `json:"candidate"`
+	// Checks observed the claim in the candidate (in the baseline when the candidate has no verdict).
+	Checks []string `json:"checks,omitempty"`
 }
 
 // FigureChange is a figure beyond the noise band, or one present in one run only
@@ -219,11 +226,6 @@ func Compare(base, cand *Report, opts DiffOptions) *Diff {
 		} else {
 			d.Summary.Unchanged++
 		}
-		if bs == Passed && cs == Passed && b.Claim != nil && c.Claim != nil && b.Claim.Holds != c.Claim.Holds {
-			cl := c.Claim
-			d.Claims = append(d.Claims, ClaimChange{ID: id, Source: cl.Source, Text: cl.Text,
-				Baseline: b.Claim.Holds, Candidate: cl.Holds})
-		}
 		if ran(bs) && ran(cs) {
 			d.Figures = append(d.Figures, moved(b, c, opts)...)
 		}
@@ -234,6 +236,7 @@ func Compare(base, cand *Report, opts DiffOptions) *Diff {
 			d.OnlyCandidate = append(d.OnlyCandidate, CheckRef{ID: id, Title: c.Title, Status: statusOf(c)})
 		}
 	}
+	d.Claims = compareClaims(ledgerOf(base), ledgerOf(cand))
 	rank := map[ChangeKind]int{Regression: 0, OtherChange: 1, Coverage: 2, Improvement: 3}
 	sort.SliceStable(d.Verdicts, func(i, j int) bool { return rank[d.Verdicts[i].Kind] < rank[d.Verdicts[j].Kind] })
 	for _, v := range d.Verdicts {
@@ -260,7 +263,56 @@ func runRef(r *Report) RunRef {
 	cp := *r
 	cp.Checks = append([]Check(nil), r.Checks...)
 	cp.Summarize() // on a copy: the caller's report is left alone
-	return RunRef{RunID: r.RunID, Backend: r.Backend, StartedAt: r.StartedAt, Summary: cp.Summary}
+	l := ledgerOf(r)
+	return RunRef{RunID: r.RunID, Backend: r.Backend, StartedAt: r.StartedAt, Summary: cp.Summary,
+		ClaimsWithVerdict: l.WithVerdict, ClaimsTotal: l.Total}
+}
+
+// compareClaims lists the claims whose verdict differs, by ledger id.
+func compareClaims(base, cand *Ledger) []ClaimChange {
+	b := map[string]LedgerClaim{}
+	for _, c := range base.Claims {
+		b[c.ID] = c
+	}
+	c := map[string]LedgerClaim{}
+	for _, x := range cand.Claims {
+		c[x.ID] = x
+	}
+	ids := slices.Sorted(maps.Keys(b))
+	for id := range c {
+		if _, ok := b[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	out := []ClaimChange{}
+	for _, id := range ids {
+		bc, bok := b[id]
+		cc, cok := c[id]
+		bv, cv := verdictOf(bc, bok), verdictOf(cc, cok)
+		if bv == cv {
+			continue
+		}
+		ref := cc // the candidate's observers, or the baseline's when the candidate has none
+		if bok && cv == NoVerdict {
+			ref = bc
+		}
+		ch := ClaimChange{ID: id, Source: ref.Source, Text: ref.Text, Baseline: bv, Candidate: cv}
+		for _, o := range ref.Observations {
+			if !slices.Contains(ch.Checks, o.Check) {
+				ch.Checks = append(ch.Checks, o.Check)
+			}
+		}
+		out = append(out, ch)
+	}
+	return out
+}
+
+func verdictOf(c LedgerClaim, ok bool) Verdict {
+	if !ok || c.Verdict == "" {
+		return NoVerdict
+	}
+	return c.Verdict
 }
 
 func versionPairs(base, cand *Report) []VersionPair {

@@ -65,10 +65,11 @@ func WriteDiffSummary(w io.Writer, d *Diff, limit int) {
 		}
 		return fmt.Sprintf("%s: %s -> %s (%s)", v.ID, v.Baseline, v.Candidate, label)
 	})
-	fmt.Fprintf(w, "course claims changed: %d\n", s.Claims)
+	fmt.Fprintf(w, "course claims changed: %d (ledger claims with a verdict: %d of %d -> %d of %d)\n", s.Claims,
+		d.Baseline.ClaimsWithVerdict, d.Baseline.ClaimsTotal, d.Candidate.ClaimsWithVerdict, d.Candidate.ClaimsTotal)
 	section(w, len(d.Claims), limit, func(i int) string {
 		c := d.Claims[i]
-		return fmt.Sprintf("%s (%s): %s -> %s", c.ID, c.Source, holdsWord(c.Baseline), holdsWord(c.Candidate))
+		return fmt.Sprintf("%s (%s): %s -> %s", c.ID, c.Source, c.Baseline, c.Candidate)
 	})
 	fmt.Fprintf(w, "figures beyond %s: %d\n", d.Band, s.Figures)
 	section(w, len(d.Figures), limit, func(i int) string {
@@ -216,13 +217,15 @@ func writeDiffMarkdown(b *bytes.Buffer, d *Diff) {
 	}
 
 	b.WriteString("\n## Course claims that changed\n\n")
+	fmt.Fprintf(b, "Compared by ledger id. Ledger claims with a verdict: %d of %d in the baseline, %d of %d in the candidate.\n\n",
+		d.Baseline.ClaimsWithVerdict, d.Baseline.ClaimsTotal, d.Candidate.ClaimsWithVerdict, d.Candidate.ClaimsTotal)
 	if len(d.Claims) == 0 {
-		b.WriteString("None (compared for checks that passed in both runs).\n")
+		b.WriteString("None: every claim has the same verdict in both runs.\n")
 	} else {
-		b.WriteString("| Check | Source | Claim | Baseline | Candidate |\n|---|---|---|---|---|\n")
+		b.WriteString("| Id | Source | Claim | Baseline | Candidate | Observed by |\n|---|---|---|---|---|---|\n")
 		for _, c := range d.Claims {
-			fmt.Fprintf(b, "| `%s` | %s | %s | %s | %s |\n", mdCode(c.ID), mdCell(c.Source), mdCell(c.Text),
-				holdsWord(c.Baseline), holdsWord(c.Candidate))
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", mdCell(c.ID), mdCell(c.Source), mdCell(c.Text),
+				c.Baseline, c.Candidate, mdCell(strings.Join(c.Checks, ", ")))
 		}
 	}
 
@@ -272,10 +275,19 @@ var diffHTMLTemplate = template.Must(template.New("diff.html").
 	Funcs(template.FuncMap{
 		"diffVerdict": diffVerdict,
 		"holdsWord":   holdsWord,
-		"orNone":      orNone,
-		"plural":      plural,
-		"fmtTime":     fmtTime,
-		"countsLine":  countsLine,
+		"verdictClass": func(v Verdict) string {
+			switch v {
+			case Holds:
+				return "st-passed"
+			case DoesNotHold:
+				return "st-failed"
+			}
+			return "st-skipped"
+		},
+		"orNone":     orNone,
+		"plural":     plural,
+		"fmtTime":    fmtTime,
+		"countsLine": countsLine,
 		"short": func(s string) string {
 			short, _ := shorten(s, shortMessageRunes)
 			return short

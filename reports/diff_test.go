@@ -23,11 +23,11 @@ func diffBase() *Report {
 			{ID: "a.gained-coverage", Status: Skipped},
 			{ID: "a.vanishes", Status: Unknown},
 			{ID: "b.no-result", Status: Passed, DurationSeconds: 2},
-			{ID: "b.claim", Status: Passed, Claim: &Claim{Source: "ch05 §3", Text: "a claim", Holds: false}},
-			{ID: "b.claim-failed", Status: Passed, Claim: &Claim{Source: "ch05 §4", Text: "other claim", Holds: false}},
+			{ID: "b.claim", Status: Passed, Claims: []Claim{{ID: "C05-05", Holds: false}}},
+			{ID: "b.claim-failed", Status: Passed, Claims: []Claim{{ID: "C05-06", Holds: false}}},
 			{ID: "b.slow", Status: Passed, DurationSeconds: 10,
 				Figures: map[string]float64{"sync-seconds": 10, "latency-ms": 100, "tiny-seconds": 0.1, "count": 0, "ttl-seconds": 100}},
-			{ID: "b.skipped-figs", Status: Passed, DurationSeconds: 30},
+			{ID: "b.skipped-figs", Status: Passed, DurationSeconds: 30, Claims: []Claim{{ID: "C05-11", Holds: true}}},
 		},
 	}
 }
@@ -37,18 +37,18 @@ func diffCand() *Report {
 		SchemaVersion: SchemaVersion, RunID: "cand-run", Backend: "kind",
 		Versions: Versions{Kubernetes: "v1.31.14", Vault: "1.17.2", VaultChart: "0.28.1", ESO: "v0.10.4", Postgres: "15.20"},
 		Checks: []Check{
-			{ID: "a.appears", Status: Passed},
+			{ID: "a.appears", Status: Passed, Claims: []Claim{{ID: "C05-09", Holds: true}}},
 			{ID: "a.stable", Status: Passed, DurationSeconds: 1.1, Figures: map[string]float64{"books": 4}},
 			{ID: "a.breaks", Status: Failed, DurationSeconds: 0.2, Message: "value differs (redacted)"},
 			{ID: "a.fixed", Status: Passed},
 			{ID: "a.dropped-coverage", Status: Skipped},
 			{ID: "a.gained-coverage", Status: Passed},
 			{ID: "b.no-result", Status: "exploded"},
-			{ID: "b.claim", Status: Passed, Claim: &Claim{Source: "ch05 §3", Text: "a claim", Holds: true}},
-			{ID: "b.claim-failed", Status: Failed, Claim: &Claim{Source: "ch05 §4", Text: "other claim", Holds: true}},
+			{ID: "b.claim", Status: Passed, Claims: []Claim{{ID: "C05-05", Holds: true}}},
+			{ID: "b.claim-failed", Status: Failed, Claims: []Claim{{ID: "C05-06", Holds: false}}},
 			{ID: "b.slow", Status: Passed, DurationSeconds: 12, // +20%: within the band
 				Figures: map[string]float64{"sync-seconds": 20, "latency-ms": 900, "tiny-seconds": 0.4, "count": 1, "ttl-seconds": 120, "new-figure": 3}},
-			{ID: "b.skipped-figs", Status: Skipped},
+			{ID: "b.skipped-figs", Status: Skipped, Claims: []Claim{{ID: "C05-11", Holds: true}}},
 		},
 	}
 }
@@ -92,9 +92,18 @@ func TestCompare(t *testing.T) {
 		t.Errorf("coverage note %q", d.Verdicts[3].Note)
 	}
 
-	// Only the claim of a check that passed in both runs is compared.
-	if len(d.Claims) != 1 || d.Claims[0].ID != "b.claim" || d.Claims[0].Baseline || !d.Claims[0].Candidate {
-		t.Errorf("claims %+v", d.Claims)
+	// Claims are compared by ledger id, in id order: a verdict that flips, one gained, one lost
+	// (a skipped check observed nothing); C05-06 does not hold in both, though its check failed.
+	wantClaims := []ClaimChange{
+		{ID: "C05-05", Source: "ch05 §3", Text: "the ExternalSecret shows `SecretSynced=True`", Baseline: DoesNotHold, Candidate: Holds, Checks: []string{"b.claim"}},
+		{ID: "C05-09", Source: "ch05 how it works", Text: "creationPolicy Owner: deleting the ExternalSecret deletes the Secret", Baseline: NoVerdict, Candidate: Holds, Checks: []string{"a.appears"}},
+		{ID: "C05-11", Source: "ch05 test 4", Text: "`metadata.ownerReferences` points at the ExternalSecret", Baseline: Holds, Candidate: NoVerdict, Checks: []string{"b.skipped-figs"}},
+	}
+	if !reflect.DeepEqual(d.Claims, wantClaims) {
+		t.Errorf("claims\n got %+v\nwant %+v", d.Claims, wantClaims)
+	}
+	if d.Baseline.ClaimsWithVerdict != 3 || d.Candidate.ClaimsWithVerdict != 3 || d.Candidate.ClaimsTotal != 40 {
+		t.Errorf("claim coverage %+v %+v", d.Baseline, d.Candidate)
 	}
 
 	figs := map[string]FigureChange{}
@@ -151,7 +160,7 @@ func TestCompare(t *testing.T) {
 	}
 
 	wantSum := DiffSummary{Common: 10, Unchanged: 3, Regressions: 3, Improvements: 1, Coverage: 3,
-		Claims: 1, Figures: 4, OnlyBaseline: 1, OnlyCandidate: 1}
+		Claims: 3, Figures: 4, OnlyBaseline: 1, OnlyCandidate: 1}
 	if d.Summary != wantSum {
 		t.Errorf("summary %+v\n   want %+v", d.Summary, wantSum)
 	}
@@ -233,7 +242,8 @@ func TestWriteDiff(t *testing.T) {
 		if strings.Contains(body, "<script>") {
 			t.Errorf("%s: message not escaped", name)
 		}
-		for _, want := range []string{"REGRESSED", "a.breaks", "b.claim", "±25% (times also by more than 0.5 s)", "a.vanishes", "a.appears", "0.28.1"} {
+		for _, want := range []string{"REGRESSED", "a.breaks", "b.claim", "±25% (times also by more than 0.5 s)", "a.vanishes", "a.appears", "0.28.1",
+			"C05-05", "SecretSynced=True", "no verdict", "3 of 40 in the baseline"} {
 			if !strings.Contains(body, want) {
 				t.Errorf("%s lacks %q", name, want)
 			}
@@ -253,7 +263,7 @@ func TestWriteDiff(t *testing.T) {
 	WriteDiffSummary(&sum, d, 2)
 	out := sum.String()
 	for _, want := range []string{"a.breaks: passed -> failed (REGRESSION)", "±25%", "... and 5 more", "Backend embedded -> kind",
-		"b.claim (ch05 §3): does not hold -> holds", "baseline only:  a.vanishes"} {
+		"C05-05 (ch05 §3): does not hold -> holds", "ledger claims with a verdict: 3 of 40 -> 3 of 40", "baseline only:  a.vanishes"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}

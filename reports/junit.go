@@ -40,13 +40,15 @@ type junitProperty struct {
 }
 
 type junitCase struct {
-	ClassName string        `xml:"classname,attr"`
-	Name      string        `xml:"name,attr"`
-	Time      string        `xml:"time,attr"`
-	Failure   *junitProblem `xml:"failure"`
-	Error     *junitProblem `xml:"error"`
-	Skipped   *junitProblem `xml:"skipped"`
-	SystemOut *junitText    `xml:"system-out"`
+	ClassName string `xml:"classname,attr"`
+	Name      string `xml:"name,attr"`
+	Time      string `xml:"time,attr"`
+	// Properties are the ledger claims the check observed: claim.C05-05 = holds.
+	Properties []junitProperty `xml:"properties>property,omitempty"`
+	Failure    *junitProblem   `xml:"failure"`
+	Error      *junitProblem   `xml:"error"`
+	Skipped    *junitProblem   `xml:"skipped"`
+	SystemOut  *junitText      `xml:"system-out"`
 }
 
 type junitProblem struct {
@@ -67,7 +69,8 @@ func junitTime(seconds float64) string { return fmt.Sprintf("%.3f", seconds) }
 func buildJUnit(v *view) junitSuites {
 	r := v.R
 	root := junitSuites{Name: "secretslab", Time: junitTime(v.Seconds)}
-	props := []junitProperty{{"backend", r.Backend}, {"runId", r.RunID}}
+	props := []junitProperty{{"backend", r.Backend}, {"runId", r.RunID},
+		{"claims.coverage", v.Ledger.Coverage() + " ledger claims have a verdict"}}
 	for _, p := range []junitProperty{
 		{"version.set", r.Versions.Set},
 		{"version.kubernetes", r.Versions.Kubernetes},
@@ -114,6 +117,9 @@ func junitCaseOf(c checkView) junitCase {
 		ClassName: "secretslab." + c.Scenario,
 		Name:      c.ID,
 		Time:      junitTime(c.DurationSeconds),
+	}
+	for _, cl := range c.Claims {
+		jc.Properties = append(jc.Properties, junitProperty{"claim." + cl.ID, holdsWord(cl.Holds)})
 	}
 	switch c.Status {
 	case Passed:

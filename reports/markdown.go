@@ -50,19 +50,7 @@ func writeMarkdown(b *bytes.Buffer, v *view) {
 		}
 	}
 
-	if len(v.Claims) > 0 {
-		b.WriteString("\n## Course claims\n\n| check | source | claim | on these versions |\n|---|---|---|---|\n")
-		for _, c := range v.Claims {
-			holds := "**does not hold**"
-			if c.Claim.Holds {
-				holds = "holds"
-			}
-			if c.Short != "" {
-				holds += ": " + mdCell(c.Short)
-			}
-			fmt.Fprintf(b, "| `%s` | %s | %s | %s |\n", mdCode(c.ID), mdCell(c.Claim.Source), mdCell(c.Claim.Text), holds)
-		}
-	}
+	writeLedgerMarkdown(b, v.Ledger)
 	b.WriteString("\n## Verdicts\n")
 	for _, sc := range v.Scenarios {
 		fmt.Fprintf(b, "\n### %s\n\n", mdText(sc.Name))
@@ -130,4 +118,37 @@ func mdFence(s string) string {
 		}
 	}
 	return strings.Repeat("`", max(3, longest+1))
+}
+
+// writeLedgerMarkdown writes the claims table: every ledger claim by id, the run's verdict, the
+// checks that observed it (with what they saw) and the versions they saw it on.
+func writeLedgerMarkdown(b *bytes.Buffer, l *Ledger) {
+	fmt.Fprintf(b, "\n## Course claims\n\n**%s ledger claims have a verdict** on this run: %d hold, %d do not hold.\n\n", l.Coverage(), l.Hold, l.DoNotHold)
+	b.WriteString("| id | claim | on this run | observed by | versions |\n|---|---|---|---|---|\n")
+	for _, c := range l.Claims {
+		verdict := string(c.Verdict)
+		switch c.Verdict {
+		case DoesNotHold:
+			verdict = "**does not hold**"
+		case NoVerdict:
+			verdict = "—"
+		}
+		var by []string
+		for _, o := range c.Observations {
+			s := "`" + mdCode(o.Check) + "` " + holdsWord(o.Holds)
+			if o.Status != Passed {
+				s += " (check " + string(o.Status) + ")"
+			}
+			if o.Detail != "" {
+				short, _ := shorten(o.Detail, shortMessageRunes)
+				s += ": " + mdCell(short)
+			}
+			by = append(by, s)
+		}
+		text := mdCell(c.Text)
+		if c.NotInLedger {
+			text += " (not in the ledger)"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", mdCell(c.ID), text, verdict, strings.Join(by, "<br>"), mdCell(strings.Join(versionsOf(c.Observations), "; ")))
+	}
 }

@@ -29,6 +29,8 @@ type Report struct {
 	Versions      Versions  `json:"versions"`
 	Checks        []Check   `json:"checks"`
 	Summary       Summary   `json:"summary"`
+	// Ledger is the claims ledger with this run's verdict on each claim; Write fills it.
+	Ledger *Ledger `json:"ledger,omitempty"`
 }
 
 // Versions are what was running, read from the components.
@@ -51,16 +53,23 @@ type Check struct {
 	DurationSeconds float64            `json:"durationSeconds"`
 	Figures         map[string]float64 `json:"figures,omitempty"`
 	Message         string             `json:"message,omitempty"`
-	// Claim is set when the check tests a claim the course makes; the check passes when the
-	// suite could observe the truth, and Claim.Holds says what it found.
-	Claim *Claim `json:"claim,omitempty"`
+	// Claims are the ledger claims (claims/ledger.md) the check observed, each with what it
+	// found on the running versions. A claim that does not hold is a finding, not a failure:
+	// the check's status says whether the check itself could run.
+	Claims []Claim `json:"claims,omitempty"`
 }
 
-// Claim is a statement of a course chapter, and whether it holds on the running versions.
+// Claim is a check's verdict on one claim of the ledger.
 type Claim struct {
-	Source string `json:"source"` // e.g. "ch05 §3"
-	Text   string `json:"text"`
+	ID     string `json:"id"`               // the ledger id, e.g. "C05-05"
+	Source string `json:"source,omitempty"` // the ledger's chapter and section, e.g. "ch05 §3"
+	Text   string `json:"text"`             // the ledger's claim
 	Holds  bool   `json:"holds"`
+	// Detail is what this check observed, in its own words (never a secret value).
+	Detail string `json:"detail,omitempty"`
+	// Versions are the ESO and Vault versions running when the claim was observed, e.g.
+	// "ESO v0.16.2, Vault 1.17.2" (an upgrade run observes claims on two sets).
+	Versions string `json:"versions,omitempty"`
 }
 
 // Summary counts checks by status.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -484,21 +485,78 @@ func TestWriteDropsNonFiniteFigures(t *testing.T) {
 	}
 }
 
-func TestCourseClaimsAreListedWithTheirFinding(t *testing.T) {
+func TestCourseClaimsAreTheLedgerWithTheRunsVerdicts(t *testing.T) {
 	dir := t.TempDir()
 	r := &Report{RunID: "claims", Backend: "embedded", Checks: []Check{
-		{ID: "swap.condition-name", Scenario: "swap", Status: Passed, Claim: &Claim{Source: "ch05 §3", Text: "condition SecretSynced=True", Holds: false}},
-		{ID: "swap.served-api-version", Scenario: "swap", Status: Passed, Claim: &Claim{Source: "ch05", Text: "v1 is served", Holds: true}},
+		{ID: "swap.condition-name", Scenario: "swap", Status: Passed, Claims: []Claim{{ID: "C05-05", Holds: false, Detail: "conditions [Ready=True/SecretSynced]"}}},
+		{ID: "swap.served-api-version", Scenario: "swap", Status: Passed, Claims: []Claim{{ID: "C05-03", Holds: true, Versions: "ESO v0.16.2, Vault 1.17.2"}}},
+		{ID: "swap.owner-reference", Scenario: "swap", Status: Failed, Message: "no owner", Claims: []Claim{{ID: "C05-11", Holds: false}}},
+		{ID: "revert.secret-collected", Scenario: "revert", Status: Passed, Claims: []Claim{{ID: "C05-09", Holds: true}}},
+		{ID: "upgrade.gc-after", Scenario: "upgrade", Status: Passed, Claims: []Claim{{ID: "C05-09", Holds: false, Detail: "gone after 90s"}}},
+		{ID: "swap.byte-identical", Scenario: "swap", Status: Unknown, Claims: []Claim{{ID: "C05-06", Holds: true}}}, // no result: not an observation
+		{ID: "x.unlisted", Scenario: "x", Status: Passed, Claims: []Claim{{ID: "C05-99", Text: "not in the ledger", Holds: true}}},
 	}}
 	if err := Write(dir, r); err != nil {
 		t.Fatal(err)
 	}
-	md, _ := os.ReadFile(filepath.Join(dir, MarkdownFile))
-	html, _ := os.ReadFile(filepath.Join(dir, HTMLFile))
-	if !strings.Contains(string(md), "## Course claims") || !strings.Contains(string(md), "**does not hold**") || !strings.Contains(string(md), "| holds") {
-		t.Fatalf("report.md lacks the claims table:\n%s", md)
+	back, err := Read(filepath.Join(dir, JSONFile))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(string(html), "does not hold") || !strings.Contains(string(html), "condition SecretSynced=True") {
-		t.Fatal("report.html lacks the claims table")
+	l := back.Ledger
+	if l == nil || l.Total != 40 || l.WithVerdict != 4 || l.Hold != 1 || l.DoNotHold != 3 || l.Coverage() != "4 of 40" {
+		t.Fatalf("ledger in report.json: %+v", l)
+	}
+	verdicts := map[string]Verdict{}
+	var ids []string
+	for _, c := range l.Claims {
+		verdicts[c.ID] = c.Verdict
+		ids = append(ids, c.ID)
+	}
+	if !slices.IsSorted(ids[:l.Total]) || ids[len(ids)-1] != "C05-99" || !l.Claims[len(ids)-1].NotInLedger {
+		t.Errorf("claims not ordered by id, the unlisted one last: %v", ids)
+	}
+	for id, want := range map[string]Verdict{"C05-03": Holds, "C05-05": DoesNotHold, "C05-06": NoVerdict, "C05-09": DoesNotHold, "C05-11": DoesNotHold, "C15-01": NoVerdict} {
+		if verdicts[id] != want {
+			t.Errorf("%s: %q, want %q", id, verdicts[id], want)
+		}
+	}
+
+	md, _ := os.ReadFile(filepath.Join(dir, MarkdownFile))
+	for _, want := range []string{
+		"## Course claims", "**4 of 40 ledger claims have a verdict** on this run: 1 hold, 3 do not hold.",
+		"| C05-03 | SecretStore / ExternalSecret are `external-secrets.io/v1` | holds | `swap.served-api-version` holds | ESO v0.16.2, Vault 1.17.2 |",
+		"| C05-05 | the ExternalSecret shows `SecretSynced=True` | **does not hold** | `swap.condition-name` does not hold: conditions [Ready=True/SecretSynced] |",
+		"| C05-06 | synced Secret has the same name and keys, so `DB_DSN` is unchanged (byte-identical) | — |  |  |",
+		"`revert.secret-collected` holds<br>`upgrade.gc-after` does not hold: gone after 90s",
+		"`swap.owner-reference` does not hold (check failed)",
+		"| C05-99 | not in the ledger (not in the ledger) | holds |",
+	} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q:\n%s", want, md)
+		}
+	}
+	if i, j := strings.Index(string(md), "| C05-03 |"), strings.Index(string(md), "| C05-05 |"); i < 0 || j < i {
+		t.Error("report.md: the claims table is not ordered by id")
+	}
+	html, _ := os.ReadFile(filepath.Join(dir, HTMLFile))
+	for _, want := range []string{"4 of 40 ledger claims have a verdict", `id="claim-C05-05"`, "does not hold", "SecretSynced=True", "ESO v0.16.2, Vault 1.17.2"} {
+		if !strings.Contains(string(html), want) {
+			t.Errorf("report.html lacks %q", want)
+		}
+	}
+	junit, _ := os.ReadFile(filepath.Join(dir, JUnitFile))
+	for _, want := range []string{`<property name="claims.coverage" value="4 of 40 ledger claims have a verdict">`, `<property name="claim.C05-05" value="does not hold">`} {
+		if !strings.Contains(string(junit), want) {
+			t.Errorf("junit.xml lacks %s", want)
+		}
+	}
+	// rendered again from report.json, the table is the same
+	out := t.TempDir()
+	if err := Render(filepath.Join(dir, JSONFile), out); err != nil {
+		t.Fatal(err)
+	}
+	if md2, _ := os.ReadFile(filepath.Join(out, MarkdownFile)); !bytes.Equal(md, md2) {
+		t.Error("report.md differs when rendered from report.json")
 	}
 }

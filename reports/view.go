@@ -21,7 +21,7 @@ type view struct {
 	Seconds   float64
 	Versions  []nameValue
 	Problems  []checkView // failed and unknown, in report order
-	Claims    []checkView // checks of a course claim, in report order
+	Ledger    *Ledger     // the claims ledger with the run's verdicts, ordered by id
 	Scenarios []scenarioView
 }
 
@@ -75,14 +75,12 @@ func newView(r *Report) *view {
 			v.Versions = append(v.Versions, nv)
 		}
 	}
+	v.Ledger = ledgerOf(r)
 	index := map[string]int{}
 	for _, c := range r.Checks {
 		cv := newCheckView(c)
 		if cv.Status == Failed || cv.Status == Unknown {
 			v.Problems = append(v.Problems, cv)
-		}
-		if cv.Claim != nil && cv.Status == Passed {
-			v.Claims = append(v.Claims, cv)
 		}
 		i, ok := index[cv.Scenario]
 		if !ok {

@@ -21,11 +21,12 @@ const (
 // Write summarizes r and writes dir/report.json, dir/junit.xml, dir/report.md and
 // dir/report.html, creating dir. It sets r.SchemaVersion to SchemaVersion, and drops
 // figures (and zeroes durations) that are NaN or infinite, which JSON cannot hold,
-// noting each drop in the check's message.
+// noting each drop in the check's message. It sets r.Ledger from the claims the checks recorded.
 func Write(dir string, r *Report) error {
 	r.SchemaVersion = SchemaVersion
 	dropNonFinite(r)
 	r.Summarize()
+	r.Ledger = TallyClaims(r.Checks)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("report dir: %w", err)
 	}

@@ -26,6 +26,9 @@ type fakeLab struct {
 
 func (f *fakeLab) Kube() kubernetes.Interface { return f.kube }
 func (f *fakeLab) Secrets() *redact.Set       { return &f.secrets }
+func (f *fakeLab) Versions(context.Context) (lab.Versions, error) {
+	return lab.Versions{ESO: "v0.16.2", Vault: "1.17.2"}, nil
+}
 
 // The synced Secret has one corrupted value: swap.byte-identical fails and names that key
 // alone, with lengths and hashes, never a value.
@@ -70,6 +73,16 @@ func TestSwapByteIdenticalFailsNamingOnlyTheCorruptedKey(t *testing.T) {
 		if strings.Contains(rc.Message, v) {
 			t.Fatalf("the message shows a value: %s", rc.Message)
 		}
+		for _, cl := range rc.Claims {
+			if strings.Contains(cl.Detail, v) {
+				t.Fatalf("the claim's detail shows a value: %s", cl.Detail)
+			}
+		}
+	}
+	// what the check observed is the verdict on C05-06, on the versions running
+	if len(rc.Claims) != 1 || rc.Claims[0].ID != "C05-06" || rc.Claims[0].Holds || !strings.Contains(rc.Claims[0].Detail, "POSTGRES_PASSWORD differs") ||
+		rc.Claims[0].Versions != "ESO v0.16.2, Vault 1.17.2" || !strings.Contains(rc.Claims[0].Text, "byte-identical") {
+		t.Fatalf("claims %+v", rc.Claims)
 	}
 
 	// and with the value repaired, the same check passes
@@ -79,7 +92,11 @@ func TestSwapByteIdenticalFailsNamingOnlyTheCorruptedKey(t *testing.T) {
 	if _, err := kube.CoreV1().Secrets(ns).Update(context.Background(), sec, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if rc := runCheck(context.Background(), e, s, check); rc.Status != reports.Passed {
+	rc = runCheck(context.Background(), e, s, check)
+	if rc.Status != reports.Passed {
 		t.Fatalf("identical data: want passed, got %s: %s", rc.Status, rc.Message)
+	}
+	if len(rc.Claims) != 1 || rc.Claims[0].ID != "C05-06" || !rc.Claims[0].Holds {
+		t.Fatalf("identical data: claims %+v", rc.Claims)
 	}
 }

@@ -25,4 +25,8 @@
 // must run first), Requires (e.g. VaultHA) and Checks; register every cleanup with e.Defer
 // right after creating what it removes; add it to All() in all.go; then run
 // `make conformance LABELS=scenario=NAME` (or `secretslab conformance --labels scenario=NAME`).
+//
+// A check that observes a claim of the chapters records it by its id in the claims ledger
+// (claims/ledger.md): r.Claim("C05-05", holds, detail), holds computed from what the check saw.
+// The ledger supplies the claim's text; claims_test.go fails on an id the ledger lacks.
 package scenarios

@@ -61,6 +61,10 @@ func dynamic() Scenario {
 			if err != nil {
 				return err
 			}
+			// the chapter's example name; the random tail is not compared
+			const chapterPrefix = "v-kubernet-bookstore-app-"
+			r.Claim("C05-12", strings.HasPrefix(user, chapterPrefix), fmt.Sprintf("the minted username %s starts with %q: %t; it follows %q, the role's username template",
+				redact.Fingerprint([]byte(user)), chapterPrefix, strings.HasPrefix(user, chapterPrefix), pattern))
 			if !likeMatch(pattern, user) {
 				return fmt.Errorf("the minted username %s does not match %q, the pattern derived from the role's username template", redact.Fingerprint([]byte(user)), pattern)
 			}
@@ -77,9 +81,13 @@ func dynamic() Scenario {
 		{"revoked-login-fails", "the same login now fails: Postgres refuses the authentication", func(ctx context.Context, e *Env, r *Result) error {
 			_, err := e.queryBooks(ctx, user, pass)
 			if err == nil {
+				r.Claim("C05-13", false, "the first login after the revoke still worked")
 				return fmt.Errorf("the revoked credential still logs in")
 			}
 			code := pgAuthFailure(err)
+			if code != "" {
+				r.Claim("C05-13", true, "the first login after the revoke was refused: SQLSTATE "+code)
+			}
 			if code == "" {
 				return fmt.Errorf("the revoked credential's login failed, but not with Postgres' authentication error (SQLSTATE 28P01 or 28000): %s", err)
 			}
@@ -91,6 +99,7 @@ func dynamic() Scenario {
 			if err != nil {
 				return err
 			}
+			r.Claim("C15-12", n == 0, fmt.Sprintf("%d role(s) of that name in pg_roles right after the revoke", n))
 			if n != 0 {
 				return fmt.Errorf("the role %s still exists after revocation", redact.Fingerprint([]byte(user)))
 			}
@@ -383,8 +392,17 @@ func (e *Env) observeESORoute(ctx context.Context, r *Result, sourceKind, esName
 	default:
 		r.Note("the credential worked until %.0fs and was refused by %.0fs after its lease was issued: it lived for the lease TTL (%.0fs)", validFor, since(life.FirstDead), leaseTTLs)
 	}
-	r.Claim("ch05 §4", "a credential ESO syncs from the database engine stays valid for its lease TTL, and no longer (\"a leak is dead after the lease\"; refreshInterval < lease is enough)",
-		alive && dead)
+	via := sourceKind + " route"
+	if life.LoginAfterSync {
+		r.Claim("C05-15", alive, fmt.Sprintf("%s: the synced credential's last login that worked was %.0fs into its %.0fs lease", via, validFor, leaseTTLs))
+	} else {
+		r.Claim("C05-15", false, via+": the synced credential was already refused when ESO reported it synced")
+	}
+	deadHow := fmt.Sprintf("%s: still logged in %.0fs after its lease expired", via, lateGrace.Seconds())
+	if dead {
+		deadHow = fmt.Sprintf("%s: refused by %.0fs after issue (lease %.0fs)", via, since(life.FirstDead), leaseTTLs)
+	}
+	r.Claim("C05-14", dead, deadHow)
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // rotation: a KV change reaches the Secret when a sync is forced.
@@ -23,6 +24,18 @@ func rotation() Scenario {
 				return err
 			}
 			r.Figure("sync-latency-ms", float64(latency.Milliseconds()))
+			// force-sync refreshed it "at once" when the value came well before the refresh
+			// interval would have brought it
+			es, err := e.rotationProbe(ctx, probe)
+			if err != nil {
+				return err
+			}
+			ri, _, _ := unstructured.NestedString(es.Object, "spec", "refreshInterval")
+			interval, err := time.ParseDuration(ri)
+			if err != nil {
+				return fmt.Errorf("the probe's refreshInterval %q: %w", ri, err)
+			}
+			r.Claim("C15-16", latency < interval, fmt.Sprintf("the rotated value reached the Secret %.1fs after the force-sync annotation (refreshInterval %s)", latency.Seconds(), ri))
 			return nil
 		}},
 		{"probe-removed", "the probe ExternalSecret and its Secret are removed", func(ctx context.Context, e *Env, r *Result) error {

@@ -2,11 +2,13 @@ package scenarios
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/secretslab/secretslab/claims"
 	"github.com/secretslab/secretslab/reports"
 )
 
@@ -31,10 +33,11 @@ type Scenario struct {
 
 // Result collects what a check observed besides pass/fail.
 type Result struct {
-	figures map[string]float64
-	notes   []string
-	claim   *reports.Claim
-	skipped string
+	figures  map[string]float64
+	notes    []string
+	claims   []reports.Claim
+	claimErr error
+	skipped  string
 }
 
 // Figure records a measured number.
@@ -50,9 +53,18 @@ func (r *Result) Note(format string, args ...any) {
 	r.notes = append(r.notes, fmt.Sprintf(format, args...))
 }
 
-// Claim records what the check found about a course claim.
-func (r *Result) Claim(source, text string, holds bool) {
-	r.claim = &reports.Claim{Source: source, Text: text, Holds: holds}
+// Claim records the check's verdict on claim id of the ledger (claims/ledger.md, e.g.
+// "C05-05"): holds is what the check observed, detail how, in the check's own words (or "";
+// never a secret value). The ledger supplies the claim's text; an id it does not list fails
+// the check. A claim that does not hold is a finding, not a failure: whether the check fails
+// is the check's own business.
+func (r *Result) Claim(id string, holds bool, detail string) {
+	c, ok := claims.Lookup(id)
+	if !ok {
+		r.claimErr = errors.Join(r.claimErr, fmt.Errorf("claim %q is not in the ledger (claims/ledger.md)", id))
+		return
+	}
+	r.claims = append(r.claims, reports.Claim{ID: c.ID, Source: c.Source(), Text: c.Text, Holds: holds, Detail: detail})
 }
 
 // Skip marks the check skipped, saying why.
@@ -273,6 +285,22 @@ func verdict(s Scenario, check, title string, status reports.Status, msg string)
 	return reports.Check{ID: s.Name + "." + check, Scenario: s.Name, Title: title, Status: status, Message: msg}
 }
 
+// claimVersions names the ESO and Vault versions running now, e.g. "ESO v0.16.2, Vault
+// 1.17.2", for the claims a check recorded ("" when neither can be read).
+func (e *Env) claimVersions(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	v, _ := e.Lab.Versions(ctx) // what could be read; the report's own versions say the rest
+	var parts []string
+	if v.ESO != "" {
+		parts = append(parts, "ESO "+v.ESO)
+	}
+	if v.Vault != "" {
+		parts = append(parts, "Vault "+v.Vault)
+	}
+	return strings.Join(parts, ", ")
+}
+
 func runCheck(ctx context.Context, e *Env, s Scenario, c Check) (rc reports.Check) {
 	rc = verdict(s, c.Name, c.Title, reports.Unknown, "")
 	var r Result
@@ -282,10 +310,21 @@ func runCheck(ctx context.Context, e *Env, s Scenario, c Check) (rc reports.Chec
 			rc.Status, rc.Message = reports.Failed, fmt.Sprintf("panic: %v", p)
 		}
 		rc.DurationSeconds = time.Since(start).Seconds()
-		rc.Figures, rc.Claim = r.figures, r.claim
+		rc.Figures = r.figures
 		rc.Message = e.Lab.Secrets().String(rc.Message)
 	}()
 	err := c.Run(ctx, e, &r)
+	if len(r.claims) > 0 {
+		versions := e.claimVersions(ctx)
+		for i := range r.claims {
+			r.claims[i].Detail = e.Lab.Secrets().String(r.claims[i].Detail)
+			r.claims[i].Versions = versions
+		}
+		rc.Claims = r.claims
+	}
+	if r.claimErr != nil {
+		err = errors.Join(err, r.claimErr)
+	}
 	msg := strings.Join(r.notes, "; ")
 	switch {
 	case err != nil:

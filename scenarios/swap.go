@@ -28,7 +28,7 @@ func swap() Scenario {
 			}
 			e.State.ESVersion = strings.TrimPrefix(store.GetAPIVersion(), esGroup+"/")
 			r.Note("served %v; fixtures applied as %s", served, e.State.ESVersion)
-			r.Claim("ch05 skeletons", "SecretStore and ExternalSecret are served as external-secrets.io/v1", slices.Contains(served, "v1"))
+			r.Claim("C05-03", slices.Contains(served, "v1"), fmt.Sprintf("external-secrets.io serves %v", served))
 			return nil
 		}},
 		{"secretstore-ready", "SecretStore vault-backend becomes Ready", func(ctx context.Context, e *Env, r *Result) error {
@@ -81,7 +81,7 @@ func swap() Scenario {
 				types = append(types, c.Type+"="+c.Status+"/"+c.Reason)
 			}
 			r.Note("conditions: %v", types)
-			r.Claim("ch05 §3", "the ExternalSecret shows condition SecretSynced=True", ok && c.Status == "True")
+			r.Claim("C05-05", ok && c.Status == "True", fmt.Sprintf("conditions %v", types))
 			return nil
 		}},
 		{"owner-reference", "db-credentials exists again, owned by the ExternalSecret", func(ctx context.Context, e *Env, r *Result) error {
@@ -96,17 +96,22 @@ func swap() Scenario {
 			if err != nil {
 				return err
 			}
+			owned := false
+			var refs []string
 			for _, o := range s.OwnerReferences {
-				if o.Kind == "ExternalSecret" && o.Name == "db-credentials" && o.Controller != nil && *o.Controller {
-					var labels []string
-					for k := range s.Labels {
-						labels = append(labels, k)
-					}
-					r.Note("ESO labels %v", labels)
-					return nil
-				}
+				refs = append(refs, o.Kind+"/"+o.Name)
+				owned = owned || (o.Kind == "ExternalSecret" && o.Name == "db-credentials" && o.Controller != nil && *o.Controller)
 			}
-			return fmt.Errorf("db-credentials has no controller ownerReference to ExternalSecret db-credentials: %v", s.OwnerReferences)
+			r.Claim("C05-11", owned, fmt.Sprintf("ownerReferences %v", refs))
+			if !owned {
+				return fmt.Errorf("db-credentials has no controller ownerReference to ExternalSecret db-credentials: %v", s.OwnerReferences)
+			}
+			var labels []string
+			for k := range s.Labels {
+				labels = append(labels, k)
+			}
+			r.Note("ESO labels %v", labels)
+			return nil
 		}},
 		{"managed-by-label", "what the chapter says: label reconcile.external-secrets.io/managed-by=external-secrets", func(ctx context.Context, e *Env, r *Result) error {
 			s, err := e.Lab.Kube().CoreV1().Secrets(ns).Get(ctx, "db-credentials", metav1.GetOptions{})
@@ -122,31 +127,38 @@ func swap() Scenario {
 			}
 			slices.Sort(keys)
 			r.Note("labels and annotations: %v", keys)
-			r.Claim("ch05 test your understanding 4", "the synced Secret is labelled reconcile.external-secrets.io/managed-by: external-secrets", s.Labels["reconcile.external-secrets.io/managed-by"] == "external-secrets")
+			r.Claim("C05-10", s.Labels["reconcile.external-secrets.io/managed-by"] == "external-secrets", fmt.Sprintf("labels and annotations %v", keys))
 			return nil
 		}},
 		{"byte-identical", "the synced Secret has the demo Secret's keys and bytes", func(ctx context.Context, e *Env, r *Result) error {
-			return e.compareWithDemo(ctx, r)
+			return e.compareWithDemo(ctx, r, "C05-06")
 		}},
 		{"app-serves", "after a restart the catalog still serves /books", func(ctx context.Context, e *Env, r *Result) error {
-			return e.restartCatalog(ctx, r)
+			return e.restartCatalog(ctx, r, "C05-07")
 		}},
 	}}
 }
 
-func (e *Env) compareWithDemo(ctx context.Context, r *Result) error {
+// compareWithDemo compares db-credentials with the demo Secret, key by key and byte by byte,
+// and records the verdict on ledger claim claimID.
+func (e *Env) compareWithDemo(ctx context.Context, r *Result, claimID string) error {
 	got, err := e.secretData(ctx, "db-credentials")
 	if err != nil {
 		return err
 	}
-	if d := DiffData(e.State.Demo, got); d != "" {
+	d := DiffData(e.State.Demo, got)
+	if d != "" {
+		r.Claim(claimID, false, "db-credentials differs from the demo Secret: "+d)
 		return fmt.Errorf("db-credentials differs from the demo Secret: %s", d)
 	}
+	r.Claim(claimID, true, fmt.Sprintf("db-credentials has the demo Secret's %d keys, byte for byte", len(got)))
 	r.Note("%d keys byte-identical", len(got))
 	return nil
 }
 
-func (e *Env) restartCatalog(ctx context.Context, r *Result) error {
+// restartCatalog restarts the catalog (its Deployment as the fixture has it) and reads
+// /books; what it found is the verdict on ledger claim claimID, if one is given.
+func (e *Env) restartCatalog(ctx context.Context, r *Result, claimID string) error {
 	if e.State.Catalog == nil {
 		return errNoCatalog
 	}
@@ -157,5 +169,12 @@ func (e *Env) restartCatalog(ctx context.Context, r *Result) error {
 	n, err := e.books(ctx)
 	r.Figure("books", float64(n))
 	r.Figure("restart-seconds", since(start))
+	if claimID != "" {
+		if err != nil {
+			r.Claim(claimID, false, "the catalog, restarted unchanged on the synced Secret, did not serve /books")
+		} else {
+			r.Claim(claimID, true, fmt.Sprintf("the catalog, restarted unchanged on the synced Secret, served /books (%d books)", n))
+		}
+	}
 	return err
 }

@@ -84,7 +84,7 @@ func tenants() Scenario {
 				return err
 			}
 			_, err = c.KVv2(mount).Get(ctx, b.KVPath)
-			r.Claim("ch15.05", "cross-tenant isolation lives in the Vault policy: tenant "+names[0]+"'s token cannot read "+names[1]+"'s value", isPermissionDenied(err))
+			r.Claim("C15-05", isPermissionDenied(err), names[0]+"'s Vault token reading "+names[1]+"'s value")
 			if err == nil {
 				return fmt.Errorf("%s read %s's value", names[0], names[1])
 			}
@@ -106,7 +106,7 @@ func tenants() Scenario {
 				return nil
 			}
 			_, _, err := e.loginAs(ctx, a.TenantRole.BoundServiceAccountNamespaces[0], a.TenantRole.BoundServiceAccountNames[0], a.TenantRole.Name, nil)
-			r.Claim("ch15.05", "the role's audience is enforced: a ServiceAccount token for the API server's default audience is refused", err != nil)
+			r.Claim("C15-06", err != nil, "a ServiceAccount token for the API server's default audience, not the role's, at "+a.TenantRole.Name)
 			if err != nil {
 				r.Note("refused: %s", vaultReason(e, err))
 			}

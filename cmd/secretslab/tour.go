@@ -36,8 +36,8 @@ func setUpChapter05(ctx context.Context, l lab.Lab, out io.Writer, s *labstate.S
 		if c.Status != reports.Passed {
 			return fmt.Errorf("%s: %s: %s", c.ID, c.Status, c.Message)
 		}
-		if c.Claim != nil {
-			s.Claims[c.ID] = c.Claim.Holds
+		for _, cl := range c.Claims {
+			s.Claims[cl.ID] = cl.Holds
 		}
 	}
 	if s.ESOServed, err = env.Kube.ServedVersions("external-secrets.io"); err != nil {
@@ -47,7 +47,7 @@ func setUpChapter05(ctx context.Context, l lab.Lab, out io.Writer, s *labstate.S
 	return nil
 }
 
-// claimNote says whether the chapter's claim that check id tests held on this lab.
+// claimNote says whether the chapter's claim (ledger id) held on this lab.
 func claimNote(s *labstate.State, id, claim string) string {
 	holds, ok := s.Claims[id]
 	switch {
@@ -177,6 +177,6 @@ func printTour(w io.Writer, s *labstate.State) {
 
 Step 4 (dynamic credentials) and everything above run unattended in: make conformance BACKEND=%s
 Stop the lab: make lab-down (secretslab lab down)
-`, strings.Join(s.ESOServed, " "), claimNote(s, "swap.served-api-version", "SecretStore and ExternalSecret are served as v1"),
-		claimNote(s, "swap.condition-name", "condition SecretSynced=True"), books, demo, s.Backend)
+`, strings.Join(s.ESOServed, " "), claimNote(s, "C05-03", "SecretStore and ExternalSecret are served as v1"),
+		claimNote(s, "C05-05", "condition SecretSynced=True"), books, demo, s.Backend)
 }

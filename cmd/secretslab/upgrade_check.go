@@ -155,17 +155,17 @@ func writeUpgradeSummary(dir, from, to string, runs []*upgradeRun, diffs []*repo
 			h.WriteString("<p class=bad>No diff: a report is missing.</p>")
 			continue
 		}
-		fmt.Fprintf(&md, "%d regression(s), %d verdict change(s), %d claim(s) flipped, %d figure(s) moved: [diff](%s)\n",
+		fmt.Fprintf(&md, "%d regression(s), %d verdict change(s), %d claim verdict(s) changed, %d figure(s) moved: [diff](%s)\n",
 			len(d.Regressions), len(d.Verdicts), len(d.Claims), len(d.Figures), link)
-		fmt.Fprintf(&h, "<p%s>%d regression(s), %d verdict change(s), %d claim(s) flipped, %d figure(s) moved: <a href=%q>diff</a></p><ul>",
+		fmt.Fprintf(&h, "<p%s>%d regression(s), %d verdict change(s), %d claim verdict(s) changed, %d figure(s) moved: <a href=%q>diff</a></p><ul>",
 			badIf(len(d.Regressions) > 0), len(d.Regressions), len(d.Verdicts), len(d.Claims), len(d.Figures), link)
 		for _, id := range d.Regressions {
 			fmt.Fprintf(&md, "- regression: %s\n", id)
 			fmt.Fprintf(&h, "<li class=bad>regression: %s", html.EscapeString(id))
 		}
 		for _, c := range d.Claims {
-			fmt.Fprintf(&md, "- claim %s (%s): holds %t -> %t\n", c.ID, c.Text, c.Baseline, c.Candidate)
-			fmt.Fprintf(&h, "<li>claim %s (%s): holds %t &rarr; %t", html.EscapeString(c.ID), html.EscapeString(c.Text), c.Baseline, c.Candidate)
+			fmt.Fprintf(&md, "- claim %s (%s): %s -> %s\n", c.ID, c.Text, c.Baseline, c.Candidate)
+			fmt.Fprintf(&h, "<li>claim %s (%s): %s &rarr; %s", html.EscapeString(c.ID), html.EscapeString(c.Text), c.Baseline, c.Candidate)
 		}
 		h.WriteString("</ul>")
 	}

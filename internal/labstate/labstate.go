@@ -35,7 +35,7 @@ type State struct {
 	Tour       bool          `json:"tour,omitempty"`    // chapter 05 was set up
 	CatalogURL string        `json:"catalogURL,omitempty"`
 	// What the tour's setup observed: the external-secrets.io versions served, and for each
-	// check that tests a chapter claim, whether the claim held on this lab.
+	// claim of the ledger it observed (by id, e.g. C05-05), whether the claim held on this lab.
 	ESOServed      []string        `json:"esoServed,omitempty"`
 	Claims         map[string]bool `json:"claims,omitempty"`
 	Kubeconfig     string          `json:"kubeconfig,omitempty"`

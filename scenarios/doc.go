@@ -12,6 +12,7 @@
 //	rotation.go      a KV change reaches the Secret on a forced sync
 //	bootstrap.go     ch15.05 steps 1-3: a non-root platform admin onboards a tenant, kept to its names
 //	tenants.go       ch15.05: two tenants on one Vault, each kept to its own value and audience
+//	injector_psa.go  ch05: ESO injects nothing; the Vault Agent injector meets Pod Security (kind, cluster)
 //	failover.go      Vault HA: the active node dies, another takes over (ch15.05)
 //	lease_storm.go   Vault HA: many leases across a full restart, none orphaned (ch15.05)
 //	upgrade.go       ESO and Vault upgraded in place to UPGRADE_TO while the workload runs

@@ -17,6 +17,7 @@ func All() []Scenario {
 		rotation(),
 		bootstrap(),
 		tenants(),
+		audit(),
 		failover(),
 		leaseStorm(),
 		upgrade(), // last: it moves the lab to other versions

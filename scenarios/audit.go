@@ -75,7 +75,7 @@ func audit() Scenario {
 			nodes := e.Lab.VaultNodes()
 			var wrote []string
 			for _, n := range nodes {
-				stepDowns, err := e.makeActive(ctx, n)
+				took, err := e.makeActive(ctx, n)
 				if err != nil {
 					return err
 				}
@@ -93,7 +93,7 @@ func audit() Scenario {
 				if !bytes.Contains(log, []byte(`"path":"`+marker+`"`)) {
 					return fmt.Errorf("%s, active, served %s but its audit file %s (%d bytes) has no entry for it", n.Name(), marker, file, len(log))
 				}
-				wrote = append(wrote, fmt.Sprintf("%s (after %d step-down(s))", n.Name(), stepDowns))
+				wrote = append(wrote, fmt.Sprintf("%s (made active with %s)", n.Name(), took))
 			}
 			r.Note("audit entries written by %s", strings.Join(wrote, ", "))
 			if e.Lab.Backend() == lab.BackendEmbedded && len(nodes) > 1 {
@@ -257,30 +257,61 @@ func (e *Env) auditEntries(ctx context.Context, file string) ([]auditEntry, erro
 	return out, nil
 }
 
-// makeActive steps the active node down until n is active; it returns the step-downs taken.
-func (e *Env) makeActive(ctx context.Context, n lab.VaultNode) (int, error) {
+// makeActive makes n the active node: it steps the active node down (Raft hands leadership
+// to the most up-to-date follower, so a step-down can keep missing n), and after
+// stepDownTries step-downs that missed it kills the active node, which starts a randomised
+// election, and brings it back (restart, unseal, 3 healthy voters). It returns what it took.
+func (e *Env) makeActive(ctx context.Context, n lab.VaultNode) (string, error) {
+	const stepDownTries = 2
 	nodes := e.Lab.VaultNodes()
 	clients := clientsOf(nodes)
-	deadline := time.Now().Add(e.Timeouts.Failover)
-	for steps := 0; ; steps++ {
+	budget := 2 * e.Timeouts.Rejoin
+	deadline := time.Now().Add(budget)
+	stepDowns, kills := 0, 0
+	took := func() string { return fmt.Sprintf("%d step-down(s), %d kill(s)", stepDowns, kills) }
+	for {
 		i, err := vaultops.WaitOneActive(ctx, clients, e.Timeouts.Failover)
 		if err != nil {
-			return steps, err
+			return took(), err
 		}
 		if nodes[i] == n {
-			return steps, nil
+			return took(), nil
 		}
 		if time.Now().After(deadline) {
-			return steps, fmt.Errorf("%s did not become active within %s (%d step-downs; %s is active)", n.Name(), e.Timeouts.Failover, steps, nodes[i].Name())
+			return took(), fmt.Errorf("%s did not become active within %s (%s; %s is active)", n.Name(), budget, took(), nodes[i].Name())
 		}
-		if err := nodes[i].Client().Sys().StepDownWithContext(ctx); err != nil {
-			return steps, fmt.Errorf("step down %s: %w", nodes[i].Name(), err)
+		active := nodes[i]
+		if stepDowns < stepDownTries {
+			stepDowns++
+			if err := active.Client().Sys().StepDownWithContext(ctx); err != nil {
+				return took(), fmt.Errorf("step down %s: %w", active.Name(), err)
+			}
+			// the stepped-down node is not active any more before the next look
+			if err := waitFor(ctx, active.Name()+" to leave the active role after its step-down", e.Timeouts.Failover, func(ctx context.Context) (bool, error) {
+				return !vaultops.Observe(ctx, []*vault.Client{active.Client()})[0].Active(), nil
+			}); err != nil {
+				return took(), err
+			}
+			continue
 		}
-		// the stepped-down node is not active any more before the next look
-		if err := waitFor(ctx, nodes[i].Name()+" to leave the active role after its step-down", e.Timeouts.Failover, func(ctx context.Context) (bool, error) {
-			return !vaultops.Observe(ctx, []*vault.Client{nodes[i].Client()})[0].Active(), nil
-		}); err != nil {
-			return steps, err
+		kills++
+		if err := active.Kill(ctx); err != nil {
+			return took(), err
+		}
+		e.Defer("bring "+active.Name()+" back if it is still down: restart, unseal, 3 healthy voters", func(ctx context.Context) error {
+			return e.restoreVaultNodes(ctx, active)
+		})
+		var others []*vault.Client
+		for _, o := range nodes {
+			if o != active {
+				others = append(others, o.Client())
+			}
+		}
+		if _, err := vaultops.WaitOneActive(ctx, others, e.Timeouts.Failover); err != nil {
+			return took(), fmt.Errorf("after killing %s: %w", active.Name(), err)
+		}
+		if err := e.restoreVaultNodes(ctx, active); err != nil {
+			return took(), err
 		}
 	}
 }

@@ -337,11 +337,13 @@ func (e *Env) auditLinesPerSync(ctx context.Context, r *Result, t fixtures.Platf
 	if err != nil {
 		return err
 	}
-	if err := e.applyOwned(ctx, s, es); err != nil {
-		return err
-	}
-	if c, err := e.settled(ctx, es); err != nil || c.Status != "True" {
-		return fmt.Errorf("ExternalSecret %s not synced: %v %s %s", kube.Name(es), err, c.Reason, c.Message)
+	for _, o := range []*unstructured.Unstructured{s, es} { // the store Ready before the ExternalSecret
+		if err := e.applyOwned(ctx, o); err != nil {
+			return err
+		}
+		if _, err := e.Kube.WaitCondition(ctx, o, "Ready", e.Timeouts.Sync); err != nil {
+			return err
+		}
 	}
 	nodes := e.Lab.VaultNodes()
 	i, err := vaultops.WaitOneActive(ctx, clientsOf(nodes), e.Timeouts.Failover)

@@ -17,6 +17,7 @@ func All() []Scenario {
 		rotation(),
 		bootstrap(),
 		tenants(),
+		audit(),
 		injectorPSA(),
 		failover(),
 		leaseStorm(),

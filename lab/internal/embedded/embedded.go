@@ -289,6 +289,12 @@ func (l *Lab) VaultNodes() []lab.VaultNode {
 	return out
 }
 
+// VaultAuditFile implements lab.Lab: the Vault nodes are host processes, so they share one
+// file in the lab's private work dir (removed on Close).
+func (l *Lab) VaultAuditFile() string {
+	return filepath.Join(l.workDir, "vault-audit", "audit.log")
+}
+
 // PostgresAdminDSN implements lab.Lab.
 func (l *Lab) PostgresAdminDSN() string { return l.pg.AdminDSN("postgres") }
 

@@ -264,9 +264,14 @@ func (e *Env) auditEntries(ctx context.Context, file string) ([]auditEntry, erro
 // makeActive makes n the active node: it steps the active node down (Raft hands leadership
 // to the most up-to-date follower, so a step-down can keep missing n), and after
 // stepDownTries step-downs that missed it kills the active node, which starts a randomised
-// election, and brings it back (restart, unseal, 3 healthy voters). It returns what it took.
+// election, and brings it back (restart, unseal, 3 healthy voters); where Disruptive is not
+// met it only steps down, more often. It returns what it took.
 func (e *Env) makeActive(ctx context.Context, n lab.VaultNode) (string, error) {
-	const stepDownTries = 2
+	stepDownTries := 2
+	mayKill, _ := Disruptive.met(e)
+	if !mayKill { // someone else's cluster: step-downs only
+		stepDownTries = 8
+	}
 	nodes := e.Lab.VaultNodes()
 	clients := clientsOf(nodes)
 	budget := 2 * e.Timeouts.Rejoin
@@ -297,6 +302,9 @@ func (e *Env) makeActive(ctx context.Context, n lab.VaultNode) (string, error) {
 				return took(), err
 			}
 			continue
+		}
+		if !mayKill {
+			return took(), fmt.Errorf("%s did not become active after %s, and killing the active node needs --allow-disruptive here", n.Name(), took())
 		}
 		kills++
 		if err := active.Kill(ctx); err != nil {

@@ -89,7 +89,7 @@ func injectorPSA() Scenario {
 				err = proc.WaitFor(ctx, "the injector's webhook to add the agent to an annotated pod", e.Timeouts.Sync, 2*time.Second, nil, func(ctx context.Context) (bool, error) {
 					var err error
 					if got, err = dryRunPod(ctx, e, p); err != nil {
-						return false, err
+						return false, proc.Permanent(err) // admission's answer, not a webhook still starting
 					}
 					return injected(got) != "", fmt.Errorf("containers %s: not mutated yet", containerNames(got.Spec))
 				})
@@ -156,6 +156,11 @@ func (e *Env) probeNamespace(ctx context.Context) error {
 	_, err := k.Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: injectorProbeNS}}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create namespace %s: %w", injectorProbeNS, err)
+	}
+	// the catalog's ServiceAccount, which the probe pod names
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "catalog", Namespace: injectorProbeNS}}
+	if _, err := k.ServiceAccounts(injectorProbeNS).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create ServiceAccount %s/catalog: %w", injectorProbeNS, err)
 	}
 	e.Defer("delete namespace "+injectorProbeNS, func(ctx context.Context) error {
 		if err := k.Namespaces().Delete(ctx, injectorProbeNS, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {

@@ -14,9 +14,11 @@ import (
 // vaultContainer is the Vault server's container in vault-helm's pods.
 const vaultContainer = "vault"
 
-// auditFile is where a file audit device writes in each Vault pod: vault-helm's auditStorage
-// mount point (without that volume, a directory Vault creates in the pod's filesystem).
-const auditFile = "/vault/audit/secretslab-audit.log"
+// auditFile is where a file audit device writes in each Vault pod: /vault/logs, which the
+// hashicorp/vault image creates for the vault user. (vault-helm mounts /vault/audit only with
+// server.auditStorage enabled; without it Vault cannot create that directory: permission
+// denied, seen on kind with chart 0.28.1.)
+const auditFile = "/vault/logs/secretslab-audit.log"
 
 // VaultAuditFile implements lab.Lab: every pod writes its own copy.
 func (l *Lab) VaultAuditFile() string { return auditFile }

@@ -57,6 +57,9 @@ type Check struct {
 	// found on the running versions. A claim that does not hold is a finding, not a failure:
 	// the check's status says whether the check itself could run.
 	Claims []Claim `json:"claims,omitempty"`
+	// Series and Marks are measurements over time, drawn in report.html (pictures.go).
+	Series []Series `json:"series,omitempty"`
+	Marks  []Mark   `json:"marks,omitempty"`
 }
 
 // Claim is a check's verdict on one claim of the ledger.

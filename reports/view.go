@@ -28,10 +28,11 @@ type view struct {
 type nameValue struct{ Name, Value string }
 
 type scenarioView struct {
-	Name    string
-	Summary Summary
-	Seconds float64
-	Checks  []checkView
+	Name     string
+	Summary  Summary
+	Seconds  float64
+	Checks   []checkView
+	Pictures []picture
 }
 
 type checkView struct {
@@ -102,6 +103,14 @@ func newView(r *Report) *view {
 		default:
 			s.Summary.Unknown++
 		}
+	}
+	for i := range v.Scenarios {
+		s := &v.Scenarios[i]
+		var checks []Check
+		for _, c := range s.Checks {
+			checks = append(checks, c.Check)
+		}
+		s.Pictures = picturesOf(checks)
 	}
 	if v.Duration == "" {
 		for _, s := range v.Scenarios {

@@ -34,6 +34,8 @@ type Scenario struct {
 // Result collects what a check observed besides pass/fail.
 type Result struct {
 	figures  map[string]float64
+	series   []reports.Series
+	marks    []reports.Mark
 	notes    []string
 	claims   []reports.Claim
 	claimErr error
@@ -46,6 +48,17 @@ func (r *Result) Figure(name string, v float64) {
 		r.figures = map[string]float64{}
 	}
 	r.figures[name] = v
+}
+
+// Series records a quantity measured over time (points: seconds since the series began,
+// value), drawn in report.html; Mark names a moment on the same time axis.
+func (r *Result) Series(name string, points [][2]float64) {
+	r.series = append(r.series, reports.Series{Name: name, Points: points})
+}
+
+// Mark names a moment (seconds on the time axis of the check's series), e.g. a restart.
+func (r *Result) Mark(name string, at float64) {
+	r.marks = append(r.marks, reports.Mark{Name: name, At: at})
 }
 
 // Note adds to the check's message. Never pass a secret value.
@@ -311,6 +324,7 @@ func runCheck(ctx context.Context, e *Env, s Scenario, c Check) (rc reports.Chec
 		}
 		rc.DurationSeconds = time.Since(start).Seconds()
 		rc.Figures = r.figures
+		rc.Series, rc.Marks = r.series, r.marks
 		rc.Message = e.Lab.Secrets().String(rc.Message)
 	}()
 	err := c.Run(ctx, e, &r)

@@ -95,6 +95,11 @@ func Up(ctx context.Context, opts lab.Options) (_ *Lab, err error) {
 	if l.opts.VaultMode == "" {
 		l.opts.VaultMode = lab.VaultDev
 	}
+	if seal, err := lab.SealOf(l.opts); err != nil {
+		return nil, err
+	} else if seal != lab.SealShamir {
+		return nil, fmt.Errorf("seal %q is not available on the %s backend yet: it runs on embedded (BACKEND=embedded HA=1 VAULT_SEAL=transit)", seal, opts.Backend)
+	}
 	l.name = opts.ClusterName
 	if l.name == "" {
 		l.name = "secretslab"

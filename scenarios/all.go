@@ -19,6 +19,7 @@ func All() []Scenario {
 		tenants(),
 		failover(),
 		leaseStorm(),
+		autoUnseal(),
 		upgrade(), // last: it moves the lab to other versions
 	}
 }

@@ -58,9 +58,9 @@ func KMSOf(l Lab) VaultNode {
 	return nil
 }
 
-// VaultNodeLog is a VaultNode whose server log the harness can read (redacted): the process's
-// log, appended across restarts; a pod's container log, the previous container's first when it
-// crashed.
+// VaultNodeLog is a VaultNode whose server log the harness can read (redacted): what the server
+// wrote since it was last started (a process's log from its last start; a pod's current
+// container, or the one that last exited while the container waits to restart).
 type VaultNodeLog interface {
 	Log(ctx context.Context) (string, error)
 }

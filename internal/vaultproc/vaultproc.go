@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"sync"
 	"time"
@@ -563,15 +564,23 @@ func (n *Node) Unseal(ctx context.Context) error {
 	return nil
 }
 
-// Log is the node's server log as written so far (appended across restarts; redacted).
+// Log is what the node's server wrote since its process was last started (redacted): the
+// node's log file from the last start marker proc writes.
 func (n *Node) Log(ctx context.Context) (string, error) {
 	path := filepath.Join(n.cluster.opts.LogDir, n.name+".log")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", fmt.Errorf("read the log of %s: %w", n.name, err)
 	}
-	return string(b), nil
+	s := string(b)
+	if m := startMarker.FindAllStringIndex(s, -1); len(m) > 0 {
+		s = s[m[len(m)-1][0]:]
+	}
+	return s, nil
 }
+
+// startMarker is the line proc.Start writes before each start of a process.
+var startMarker = regexp.MustCompile(`(?m)^--- \S+: starting `)
 
 // Version reads the server's version from sys/seal-status.
 func (n *Node) Version(ctx context.Context) (string, error) {

@@ -7,21 +7,13 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/secretslab/secretslab/internal/vaultops"
 )
 
-// The KMS stand-in: a second Vault whose transit engine holds the key that protects the HA
-// cluster's root key, as seal "awskms" uses a cloud KMS key in the chapter. Its token may
-// only encrypt and decrypt with that key (the IAM policy of the chapter's IRSA role).
-const (
-	KMSName       = "vault-kms"
-	KMSMount      = "transit"
-	KMSKeyName    = "autounseal"
-	KMSPolicy     = "autounseal"
-	kmsTokenTTL   = "768h" // the seal renews its (periodic) token; the period only bounds a lost renewer
-	kmsPolicyBody = `path "transit/encrypt/autounseal" { capabilities = ["update"] }
-path "transit/decrypt/autounseal" { capabilities = ["update"] }
-`
-)
+// KMSName names the KMS stand-in's node (vault-kms-0); its transit set-up is
+// vaultops.SetUpTransitKMS.
+const KMSName = "vault-kms"
 
 // StartKMS starts the KMS stand-in: a one-node Raft Vault (its storage survives a restart, as a
 // KMS key does; it is Shamir-sealed itself, so its own restart needs its own unseal, the KMS
@@ -45,40 +37,11 @@ func StartKMS(ctx context.Context, opts Options) (*Cluster, *TransitSeal, error)
 }
 
 func configureTransit(ctx context.Context, root *api.Client, opts Options) (*TransitSeal, error) {
-	if err := root.Sys().MountWithContext(ctx, KMSMount, &api.MountInput{Type: "transit"}); err != nil {
-		return nil, fmt.Errorf("enable transit at %s/: %w", KMSMount, err)
-	}
-	if _, err := root.Logical().WriteWithContext(ctx, KMSMount+"/keys/"+KMSKeyName, map[string]any{"type": "aes256-gcm96"}); err != nil {
-		return nil, fmt.Errorf("create transit key %s: %w", KMSKeyName, err)
-	}
-	if err := root.Sys().PutPolicyWithContext(ctx, KMSPolicy, kmsPolicyBody); err != nil {
-		return nil, fmt.Errorf("write policy %s: %w", KMSPolicy, err)
-	}
-	sec, err := root.Auth().Token().CreateOrphanWithContext(ctx, &api.TokenCreateRequest{
-		Policies: []string{KMSPolicy}, NoDefaultPolicy: true, Period: kmsTokenTTL, DisplayName: "autounseal",
-	})
-	if sec != nil && sec.Auth != nil {
-		opts.Redact.Add(sec.Auth.ClientToken, sec.Auth.Accessor)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("create the seal's token: %w", err)
-	}
-	if sec == nil || sec.Auth == nil || sec.Auth.ClientToken == "" {
-		return nil, errors.New("create the seal's token: no token in the answer")
-	}
-	// the token can do what the seal needs and nothing else
-	tc, err := root.Clone()
+	token, err := vaultops.SetUpTransitKMS(ctx, root, opts.Redact)
 	if err != nil {
 		return nil, err
 	}
-	tc.SetToken(sec.Auth.ClientToken)
-	if _, err := tc.Logical().WriteWithContext(ctx, KMSMount+"/encrypt/"+KMSKeyName, map[string]any{"plaintext": "cHJvYmU="}); err != nil {
-		return nil, fmt.Errorf("the seal's token cannot encrypt with %s: %w", KMSKeyName, err)
-	}
-	if _, err := tc.Logical().ReadWithContext(ctx, KMSMount+"/keys/"+KMSKeyName); err == nil {
-		return nil, fmt.Errorf("the seal's token can read %s/keys/%s: its policy is wider than encrypt/decrypt", KMSMount, KMSKeyName)
-	}
-	return &TransitSeal{Address: root.Address(), Token: sec.Auth.ClientToken, KeyName: KMSKeyName, MountPath: KMSMount + "/"}, nil
+	return &TransitSeal{Address: root.Address(), Token: token, KeyName: vaultops.KMSKeyName, MountPath: vaultops.KMSMount + "/"}, nil
 }
 
 // Seal is "transit" for a cluster auto-unsealed by a transit seal, else "shamir" ("" for a dev

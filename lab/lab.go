@@ -85,6 +85,10 @@ type Lab interface {
 	VaultAddrForESO() string
 	// VaultNodes lists the Vault servers: one in dev mode, three in HA mode.
 	VaultNodes() []VaultNode
+	// VaultAuditFile is a file_path for a file audit device that every Vault node can write,
+	// as the nodes see it (embedded: one file in the lab's work dir, shared by the node
+	// processes; kind: a file in each pod's own filesystem). Read it with VaultNode.ReadFile.
+	VaultAuditFile() string
 	// PostgresAdminDSN is a superuser DSN the harness can use.
 	PostgresAdminDSN() string
 	// PostgresAddrForVault is host:port of Postgres as Vault's database engine reaches it.
@@ -119,6 +123,11 @@ type VaultNode interface {
 	Restart(ctx context.Context) error
 	// Unseal unseals the node with the keys the lab keeps.
 	Unseal(ctx context.Context) error
+	// ReadFile reads a file as this node sees it (embedded: the host's file; kind: the pod's,
+	// through exec). A file that does not exist reads as nil, without an error.
+	ReadFile(ctx context.Context, path string) ([]byte, error)
+	// RemoveFile removes a file as this node sees it; one already gone is no error.
+	RemoveFile(ctx context.Context, path string) error
 }
 
 // Workload is a running (or finished) workload.

@@ -17,6 +17,8 @@ func All() []Scenario {
 		rotation(),
 		bootstrap(),
 		tenants(),
+		audit(),
+		injectorPSA(),
 		failover(),
 		leaseStorm(),
 		autoUnseal(),

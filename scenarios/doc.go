@@ -12,6 +12,9 @@
 //	rotation.go      a KV change reaches the Secret on a forced sync
 //	bootstrap.go     ch15.05 steps 1-3: a non-root platform admin onboards a tenant, kept to its names
 //	tenants.go       ch15.05: two tenants on one Vault, each kept to its own value and audience
+//	                 (its ESO half, per-tenant stores and ExternalSecrets, in tenants_eso.go)
+//	audit.go         ch15.05: a file audit device on every node records the cross-tenant read
+//	injector_psa.go  ch05: ESO injects nothing; the Vault Agent injector meets Pod Security (kind, cluster)
 //	failover.go      Vault HA: the active node dies, another takes over (ch15.05)
 //	lease_storm.go   Vault HA: many leases across a full restart, none orphaned (ch15.05)
 //	auto_unseal.go   Vault HA with seal "transit" (a KMS Vault): a full restart needs no unseal;

@@ -20,37 +20,21 @@ import (
 // tenants: chapter 15.05's "one Vault shared by N tenants": two tenants onboarded by the
 // platform admin, each with its namespace and ESO ServiceAccount; "cross-tenant isolation
 // lives in the Vault policy" and the role's audience are observed from each tenant's
-// ServiceAccount token. (The ESO side, a SecretStore per tenant and an ExternalSecret pointed
-// at the other tenant's path, is not part of this scenario yet.)
+// ServiceAccount token. The ESO half (tenants_eso.go): a SecretStore per tenant, the route
+// the chapter says production takes, each tenant's ExternalSecret synced, tenant A's
+// ExternalSecret pointed at B's path refused by Vault, a store without the audience, and the
+// chapter's ClusterSecretStore with its single role.
 func tenants() Scenario {
 	names := []string{"acme-books", "blue-pages"}
-	onboarded := map[string]fixtures.Platform{}
-	values := map[string]string{}
+	var onboarded map[string]fixtures.Platform
+	var values map[string]string
+	eso := &tenantsESO{}
 	return Scenario{Name: "tenants", Title: "ch15.05 tenants: each reads its own value, never the other's", Needs: []string{"vault-config"}, Checks: []Check{
 		{"onboarded", "the platform admin onboards " + names[0] + " and " + names[1] + ": namespace, ESO ServiceAccount, policy, role, KV value", func(ctx context.Context, e *Env, r *Result) error {
 			// the admin policy as bootstrap.admin-policy writes it: this scenario may run alone
-			p, err := e.writeAdminPolicy(ctx)
-			if err != nil {
-				return err
-			}
-			admin, _, err := e.platformAdmin(ctx)
-			if err != nil {
-				return err
-			}
-			for _, name := range names {
-				t, err := p.ForTenant(name)
-				if err != nil {
-					return err
-				}
-				if err := e.tenantNamespace(ctx, t); err != nil {
-					return err
-				}
-				values[name] = randomSecret(name)
-				if onboarded[name], err = e.onboardTenant(ctx, admin, name, values[name]); err != nil {
-					return err
-				}
-			}
-			return nil
+			var err error
+			onboarded, values, err = e.onboardTenants(ctx, names...)
+			return err
 		}},
 		{"own-value", "each tenant's ServiceAccount (token for the role's audience) logs in with its role and reads its own value", func(ctx context.Context, e *Env, r *Result) error {
 			mount, _, _, err := kvTarget()
@@ -111,6 +95,24 @@ func tenants() Scenario {
 				r.Note("refused: %s", vaultReason(e, err))
 			}
 			return nil
+		}},
+		{"store-audiences-field", "the served SecretStore CRD has auth.kubernetes.serviceAccountRef.audiences (the store can ask for the role's audience)", func(ctx context.Context, e *Env, r *Result) error {
+			return eso.audiencesField(ctx, e, r)
+		}},
+		{"tenant-stores-ready", "each tenant's SecretStore (Kubernetes auth, its own role, its ESO ServiceAccount with the role's audience) becomes Ready", func(ctx context.Context, e *Env, r *Result) error {
+			return eso.storesReady(ctx, e, r, onboarded, names)
+		}},
+		{"eso-own-value", "each tenant's ExternalSecret syncs its own value (compared by keyed fingerprint)", func(ctx context.Context, e *Env, r *Result) error {
+			return eso.ownValue(ctx, e, r, onboarded, values, names)
+		}},
+		{"eso-cross-tenant-denied", "tenant " + names[0] + "'s ExternalSecret pointed at " + names[1] + "'s path is not synced, Vault's permission denied shows, and no Secret in " + names[0] + "'s namespace holds " + names[1] + "'s value", func(ctx context.Context, e *Env, r *Result) error {
+			return eso.crossTenant(ctx, e, r, onboarded[names[0]], onboarded[names[1]], []byte(values[names[1]]))
+		}},
+		{"store-without-audience", "a SecretStore in " + names[0] + "'s namespace that does not ask for the role's audience: what happens (finding)", func(ctx context.Context, e *Env, r *Result) error {
+			return eso.withoutAudience(ctx, e, r, onboarded[names[0]], []byte(values[names[0]]))
+		}},
+		{"cluster-secret-store", "the chapter's ClusterSecretStore (one role, the ServiceAccount in the ExternalSecret's namespace): Ready, and what each tenant's ExternalSecret through it gets", func(ctx context.Context, e *Env, r *Result) error {
+			return eso.clusterStore(ctx, e, r, onboarded, values, names)
 		}},
 	}}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -529,6 +530,23 @@ func (n *Node) Restart(ctx context.Context) error {
 		if _, err := vaultops.WaitUnsealed(ctx, n.client, unsealTimeout); err != nil {
 			return fmt.Errorf("restart %s: %w", n.name, err)
 		}
+	}
+	return nil
+}
+
+// ReadFile implements lab.VaultNode: the node is a host process, so it sees the host's files.
+func (n *Node) ReadFile(_ context.Context, path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
+}
+
+// RemoveFile implements lab.VaultNode.
+func (n *Node) RemoveFile(_ context.Context, path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
 	return nil
 }

@@ -322,6 +322,12 @@ func (l *Lab) KMS() lab.VaultNode {
 	return l.kms.Nodes()[0]
 }
 
+// VaultAuditFile implements lab.Lab: the Vault nodes are host processes, so they share one
+// file in the lab's private work dir (removed on Close).
+func (l *Lab) VaultAuditFile() string {
+	return filepath.Join(l.workDir, "vault-audit", "audit.log")
+}
+
 // PostgresAdminDSN implements lab.Lab.
 func (l *Lab) PostgresAdminDSN() string { return l.pg.AdminDSN("postgres") }
 

@@ -160,6 +160,10 @@ func (l *Lab) bootstrapRaft(ctx context.Context) error {
 	if _, err := vaultops.WaitUnsealed(ctx, first.client, 2*time.Minute); err != nil {
 		return err
 	}
+	// unsealed is not yet active: autopilot's configuration needs the active node
+	if _, err := vaultops.WaitOneActive(ctx, []*vault.Client{first.client}, 2*time.Minute); err != nil {
+		return fmt.Errorf("%s: %w", first.name, err)
+	}
 	if err := vaultops.SetServerStabilizationTime(ctx, first.client, 3*time.Second); err != nil {
 		return err
 	}

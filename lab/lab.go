@@ -59,8 +59,8 @@ func KMSOf(l Lab) VaultNode {
 }
 
 // VaultNodeLog is a VaultNode whose server log the harness can read (redacted): what the server
-// wrote since it was last started (a process's log from its last start; a pod's current
-// container, or the one that last exited while the container waits to restart).
+// wrote since it was last started by the harness (a process's log from its last start; a pod's
+// container since the pod was created: the run that last exited, then the current one).
 type VaultNodeLog interface {
 	Log(ctx context.Context) (string, error)
 }

@@ -135,27 +135,42 @@ storage "raft" {
 service_registration "kubernetes" {}
 `
 
-// Log implements lab.VaultNodeLog: the vault container's log since it last started; while
-// the container waits to restart (it exited), the log of the run that exited.
+// Log implements lab.VaultNodeLog: the vault container's log since the pod started; when the
+// container restarted (a server that exited at start, e.g. without its KMS), the log of the run
+// that exited comes first, then the current one (which may not have reached its error yet).
 func (n *vaultNode) Log(ctx context.Context) (string, error) {
 	p, err := n.l.kube.CoreV1().Pods(n.namespace()).Get(ctx, n.name, metav1.GetOptions{})
 	if err != nil {
 		return "", fmt.Errorf("pod %s: %w", n.name, err)
 	}
-	previous := false
+	restarted := false
 	for _, c := range p.Status.ContainerStatuses {
-		if c.Name == "vault" && c.State.Running == nil && c.RestartCount > 0 {
-			previous = true
+		if c.Name == "vault" && c.RestartCount > 0 {
+			restarted = true
 		}
 	}
-	rc, err := n.l.kube.CoreV1().Pods(n.namespace()).GetLogs(n.name, &corev1.PodLogOptions{Container: "vault", Previous: previous}).Stream(ctx)
-	if err != nil {
-		return "", fmt.Errorf("log of pod %s: %w", n.name, err)
-	}
-	defer rc.Close()
 	var b strings.Builder
-	if _, err := io.Copy(&b, io.LimitReader(rc, 4<<20)); err != nil {
-		return "", fmt.Errorf("log of pod %s: %w", n.name, err)
+	if restarted {
+		if err := n.readLog(ctx, &b, true); err != nil {
+			return "", err
+		}
+	}
+	// a container waiting to restart has no current log: that is not an error when the
+	// previous one was read
+	if err := n.readLog(ctx, &b, false); err != nil && !restarted {
+		return "", err
 	}
 	return n.l.secrets.String(b.String()), nil
+}
+
+func (n *vaultNode) readLog(ctx context.Context, w io.Writer, previous bool) error {
+	rc, err := n.l.kube.CoreV1().Pods(n.namespace()).GetLogs(n.name, &corev1.PodLogOptions{Container: "vault", Previous: previous}).Stream(ctx)
+	if err != nil {
+		return fmt.Errorf("log of pod %s (previous %t): %w", n.name, previous, err)
+	}
+	defer rc.Close()
+	if _, err := io.Copy(w, io.LimitReader(rc, 4<<20)); err != nil {
+		return fmt.Errorf("log of pod %s: %w", n.name, err)
+	}
+	return nil
 }

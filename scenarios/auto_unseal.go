@@ -272,10 +272,14 @@ func unsealRequestsTo(nodes []lab.VaultNode) int {
 	return vaultops.UnsealRequests(addrs...)
 }
 
-var sealErrorRE = regexp.MustCompile(`(?i)[^\n]*seal[^\n]*(error|fail|refused|unable|cannot)[^\n]*|[^\n]*(error|fail|refused|unable|cannot)[^\n]*seal[^\n]*`)
+var (
+	sealErrorRE = regexp.MustCompile(`(?i)seal.*(error|fail|refused|unable|cannot)|(error|fail|refused|unable|cannot).*seal`)
+	// the lines of a Vault API error that follow its first line: "URL: ...", "Code: 503. Errors:", "* Vault is sealed"
+	apiErrorDetail = regexp.MustCompile(`^(\S+Z )?(URL: |Code: |\* )`)
+)
 
 // sealErrorLine is the last line of n's log since its last start that speaks of the seal and
-// of an error.
+// of an error, with the URL, code and errors of a Vault API error that follow it.
 func sealErrorLine(ctx context.Context, n lab.VaultNode) (string, error) {
 	l, ok := n.(lab.VaultNodeLog)
 	if !ok {
@@ -285,11 +289,23 @@ func sealErrorLine(ctx context.Context, n lab.VaultNode) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	m := sealErrorRE.FindAllString(s, -1)
-	if len(m) == 0 {
+	lines := strings.Split(s, "\n")
+	last := -1
+	for i, line := range lines {
+		if sealErrorRE.MatchString(line) {
+			last = i
+		}
+	}
+	if last < 0 {
 		return "", fmt.Errorf("%s's log since the restart has no line naming the seal and an error", n.Name())
 	}
-	return strings.TrimSpace(m[len(m)-1]), nil
+	out := []string{strings.TrimSpace(lines[last])}
+	for _, line := range lines[last+1 : min(last+8, len(lines))] {
+		if m := apiErrorDetail.FindStringSubmatchIndex(line); m != nil {
+			out = append(out, strings.TrimSpace(line[m[3]:]))
+		}
+	}
+	return strings.Join(out, " "), nil
 }
 
 func outcome(err error) string {

@@ -153,7 +153,7 @@ var VaultHA = Requirement{
 var TransitSeal = Requirement{
 	Name: "Vault HA auto-unsealed by a transit seal (a KMS Vault)",
 	Met:  func(e *Env) bool { return lab.KMSOf(e.Lab) != nil },
-	Why:  "run with VAULT_SEAL=transit HA=1 (lab up --ha --seal transit); embedded backend only for now",
+	Why:  "run with VAULT_SEAL=transit HA=1 (lab up --ha --seal transit); embedded, or kind on a cluster the lab creates",
 }
 
 // AllowDisruptiveEnv names the variable that sets Env.AllowDisruptive (ALLOW_DISRUPTIVE=1).

@@ -4,6 +4,8 @@ GO ?= go
 BIN := bin/secretslab
 BACKEND ?= auto
 HA ?=
+# VAULT_SEAL=transit (with HA=1): the Raft nodes auto-unseal with a KMS Vault's transit key
+VAULT_SEAL ?=
 ARTIFACTS_DIR ?= $(CURDIR)/artifacts
 GOTEST_FLAGS ?= -timeout 40m -count=1
 
@@ -13,7 +15,7 @@ LABELS ?=
 VERSIONS ?=
 export VERSIONS
 
-.PHONY: all build cli bookstore lab lab-down lab-status test test-ha test-candidate test-upgrade test-unit conformance upgrade-check versions clean
+.PHONY: all build cli bookstore lab lab-down lab-status test test-ha test-autounseal test-candidate test-upgrade test-unit conformance upgrade-check versions clean
 
 all: build
 
@@ -40,13 +42,14 @@ lab-status: cli
 	$(BIN) lab status
 
 ## test: unit tests and the embedded end-to-end tests (real etcd, kube-apiserver, ESO, Vault, Postgres),
-##       then the scenarios again on Vault HA (3 Raft nodes: failover, lease-storm), then on the
-##       candidate version set, diffed against the first run
+##       then the scenarios again on Vault HA (3 Raft nodes: failover, lease-storm), then auto-unseal
+##       on a transit-sealed HA Vault, then on the candidate version set, diffed against the first run
 test: build
 	rm -rf $(ARTIFACTS_DIR) && mkdir -p $(ARTIFACTS_DIR)
 	set -a && eval "$$($(BIN) build --env)" && \
 	  ARTIFACTS_DIR=$(ARTIFACTS_DIR) REPORT_DIR=$(ARTIFACTS_DIR)/report BACKEND=embedded $(GO) test $(GOTEST_FLAGS) ./...
 	$(MAKE) --no-print-directory test-ha
+	$(MAKE) --no-print-directory test-autounseal
 	$(MAKE) --no-print-directory test-candidate
 	$(MAKE) --no-print-directory test-upgrade
 
@@ -68,8 +71,18 @@ test-ha: build
 	  ARTIFACTS_DIR=$(ARTIFACTS_DIR)/ha REPORT_DIR=$(ARTIFACTS_DIR)/ha/report BACKEND=embedded HA=1 \
 	  $(GO) test $(GOTEST_FLAGS) -run '^(TestConformance|TestPlantedFailoverFailureCleansUp)$$' ./e2e
 
+## test-autounseal: the auto-unseal scenario on embedded Vault HA with seal "transit" (a second
+##                  Vault's transit engine plays the KMS): a full restart with no unseal call, the
+##                  KMS stopped and back
+test-autounseal: build
+	rm -rf $(ARTIFACTS_DIR)/autounseal && mkdir -p $(ARTIFACTS_DIR)/autounseal
+	set -a && eval "$$($(BIN) build --env)" && \
+	  ARTIFACTS_DIR=$(ARTIFACTS_DIR)/autounseal REPORT_DIR=$(ARTIFACTS_DIR)/autounseal/report BACKEND=embedded HA=1 VAULT_SEAL=transit \
+	  $(GO) test $(GOTEST_FLAGS) -run '^TestConformance$$' ./e2e -args --labels scenario=auto-unseal
+
 ## conformance: every scenario on BACKEND (default here: kind), then the report in REPORT_DIR
-##              (LABELS="scenario=swap[,scenario=revert]" filters; HA=1 runs Vault as 3 Raft nodes and the failover scenario)
+##              (LABELS="scenario=swap[,scenario=revert]" filters; HA=1 runs Vault as 3 Raft nodes and the failover scenario;
+##              VAULT_SEAL=transit with HA=1 auto-unseals them with a KMS Vault and runs auto-unseal, embedded only for now)
 ##              kind needs no component build (its charts bring the images); BACKEND=cluster runs on the
 ##              cluster in KUBECONFIG in namespaces named for the run (RUN_NAME), removes all it created and
 ##              checks the cluster's objects by UID; ALLOW_DISRUPTIVE=1 lets failover and lease-storm kill pods there
@@ -77,7 +90,7 @@ CONFORMANCE_BACKEND = $(if $(filter auto,$(BACKEND)),kind,$(BACKEND))
 conformance: cli $(if $(filter kind cluster,$(CONFORMANCE_BACKEND)),,build)
 	rm -rf $(ARTIFACTS_DIR) && mkdir -p $(ARTIFACTS_DIR)
 	set -a && $(if $(filter kind cluster,$(CONFORMANCE_BACKEND)),true,eval "$$($(BIN) build --env)") && \
-	  ARTIFACTS_DIR=$(ARTIFACTS_DIR) REPORT_DIR=$(REPORT_DIR) BACKEND=$(CONFORMANCE_BACKEND) HA=$(HA) \
+	  ARTIFACTS_DIR=$(ARTIFACTS_DIR) REPORT_DIR=$(REPORT_DIR) BACKEND=$(CONFORMANCE_BACKEND) HA=$(HA) VAULT_SEAL=$(VAULT_SEAL) \
 	  $(GO) test $(GOTEST_FLAGS) -v -run '^TestConformance$$' ./e2e -args $(if $(LABELS),--labels "$(LABELS)")
 
 ## upgrade-check: pre-upgrade validation of FROM -> TO (version sets): a fresh run on each, FROM

@@ -116,7 +116,7 @@ func bringLabUp(ctx context.Context, _ *envconf.Config) (context.Context, error)
 		mode = lab.VaultHA
 	}
 	l, err := backend.Up(ctx, lab.Options{
-		Backend: name, Versions: v, VaultMode: mode, ArtifactsDir: filepath.Join(artifactsDir, "lab"),
+		Backend: name, Versions: v, VaultMode: mode, Seal: os.Getenv("VAULT_SEAL"), ArtifactsDir: filepath.Join(artifactsDir, "lab"),
 		PostgresMode: os.Getenv("POSTGRES_MODE"), Progress: os.Stdout,
 		BookstoreImage: bookstoreImage(), BookstoreBinary: app,
 		VaultChart: os.Getenv("VAULT_CHART"), ESOChart: os.Getenv("ESO_CHART"), ESOCRDs: os.Getenv("ESO_CRDS"),
@@ -140,6 +140,9 @@ func bringLabUp(ctx context.Context, _ *envconf.Config) (context.Context, error)
 	}
 	for _, n := range l.VaultNodes() {
 		labAddrs = append(labAddrs, hostOf(n.Address()))
+	}
+	if kms := lab.KMSOf(l); kms != nil {
+		labAddrs = append(labAddrs, hostOf(kms.Address()))
 	}
 	return context.WithValue(ctx, labKey{}, l), nil
 }

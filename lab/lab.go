@@ -5,6 +5,7 @@ package lab
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"time"
 
@@ -30,8 +31,39 @@ type VaultMode string
 
 const (
 	VaultDev VaultMode = "dev" // one in-memory dev server (chapter 05)
-	VaultHA  VaultMode = "ha"  // three Raft nodes, Shamir-sealed (chapter 15.05)
+	VaultHA  VaultMode = "ha"  // three Raft nodes, Shamir-sealed or auto-unsealed (chapter 15.05)
 )
+
+// Seals of the HA cluster (Options.Seal).
+const (
+	SealShamir = "shamir" // unseal keys; a restarted node waits for them (the default)
+	// SealTransit: a second, small Vault's transit engine plays the cloud KMS (the chapter's
+	// seal "awskms" stand-in); the cluster gets recovery keys and a node unseals itself.
+	SealTransit = "transit"
+)
+
+// AutoUnsealer is a lab whose HA cluster is auto-unsealed (Options.Seal transit).
+type AutoUnsealer interface {
+	// KMS is the Vault that plays the KMS, nil when the seal is Shamir. Kill it to take the
+	// KMS away; Restart and Unseal (its own Shamir keys: its operator's business, not the
+	// cluster's) bring it back.
+	KMS() VaultNode
+}
+
+// KMSOf is l's KMS node, or nil when l has none.
+func KMSOf(l Lab) VaultNode {
+	if a, ok := l.(AutoUnsealer); ok {
+		return a.KMS()
+	}
+	return nil
+}
+
+// VaultNodeLog is a VaultNode whose server log the harness can read (redacted): what the server
+// wrote since it was last started by the harness (a process's log from its last start; a pod's
+// container since the pod was created: the run that last exited, then the current one).
+type VaultNodeLog interface {
+	Log(ctx context.Context) (string, error)
+}
 
 // Lab is a running environment.
 type Lab interface {
@@ -161,6 +193,7 @@ type UpgradeStep struct {
 type Options struct {
 	Backend      string    // embedded | kind | auto
 	VaultMode    VaultMode // dev (default) | ha
+	Seal         string    // ha: shamir (default) | transit (a KMS Vault first; recovery keys)
 	Versions     versions.Set
 	WorkDir      string // temporary files; default: a new temp dir, removed on Close
 	ArtifactsDir string // component logs; default: WorkDir/artifacts (kept when set explicitly)
@@ -193,6 +226,21 @@ func SecretsOf(opts Options) *redact.Set {
 		return opts.Secrets
 	}
 	return &redact.Set{}
+}
+
+// SealOf is opts.Seal checked: "" is shamir; transit needs VaultMode ha.
+func SealOf(opts Options) (string, error) {
+	switch opts.Seal {
+	case "", SealShamir:
+		return SealShamir, nil
+	case SealTransit:
+		if opts.VaultMode != VaultHA {
+			return "", fmt.Errorf("seal %q needs Vault HA (HA=1, --ha): a dev server has no seal to configure", opts.Seal)
+		}
+		return SealTransit, nil
+	default:
+		return "", fmt.Errorf("unknown seal %q: choose %s or %s", opts.Seal, SealShamir, SealTransit)
+	}
 }
 
 // Timeouts shared by backends.

@@ -21,6 +21,7 @@ func All() []Scenario {
 		injectorPSA(),
 		failover(),
 		leaseStorm(),
+		autoUnseal(),
 		upgrade(), // last: it moves the lab to other versions
 	}
 }

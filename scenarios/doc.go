@@ -17,6 +17,8 @@
 //	injector_psa.go  ch05: ESO injects nothing; the Vault Agent injector meets Pod Security (kind, cluster)
 //	failover.go      Vault HA: the active node dies, another takes over (ch15.05)
 //	lease_storm.go   Vault HA: many leases across a full restart, none orphaned (ch15.05)
+//	auto_unseal.go   Vault HA with seal "transit" (a KMS Vault): a full restart needs no unseal;
+//	                 without the KMS a restarted node stays sealed and says why (ch15.05)
 //	upgrade.go       ESO and Vault upgraded in place to UPGRADE_TO while the workload runs
 //
 // The engine is apart from them: runner.go (Scenario, Check, Result, Runner), env.go (Env,

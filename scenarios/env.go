@@ -148,6 +148,14 @@ var VaultHA = Requirement{
 	Why:  "run with HA=1 (lab up --ha, secretslab conformance --ha)",
 }
 
+// TransitSeal is what auto-unseal requires: an HA cluster sealed by a transit seal, with the
+// KMS Vault the lab started.
+var TransitSeal = Requirement{
+	Name: "Vault HA auto-unsealed by a transit seal (a KMS Vault)",
+	Met:  func(e *Env) bool { return lab.KMSOf(e.Lab) != nil },
+	Why:  "run with VAULT_SEAL=transit HA=1 (lab up --ha --seal transit); embedded, or kind on a cluster the lab creates",
+}
+
 // AllowDisruptiveEnv names the variable that sets Env.AllowDisruptive (ALLOW_DISRUPTIVE=1).
 const AllowDisruptiveEnv = "ALLOW_DISRUPTIVE"
 

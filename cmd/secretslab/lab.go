@@ -28,6 +28,7 @@ import (
 // upFlags are shared by "lab up" and the supervisor it starts.
 type upFlags struct {
 	name, backend, postgres, cacheDir string
+	seal                              string
 	ha, reuse, tour                   bool
 	vaultChart, esoChart, esoCRDs     string
 	preload, bookstoreBin             string
@@ -50,6 +51,7 @@ func parseFlags(cmd, defaultName string, args []string, extra func(*flag.FlagSet
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "cluster: the kubeconfig of the cluster to run on, its current context (default: KUBECONFIG, then ~/.kube/config)")
 	fs.StringVar(&f.runName, "run-name", os.Getenv("RUN_NAME"), "cluster: the run's name; its charts go into namespaces RUN-vault and RUN-eso (default: secretslab-XXXXXX) (env RUN_NAME)")
 	fs.BoolVar(&f.ha, "ha", os.Getenv("HA") == "1", "Vault HA: 3 Raft nodes instead of one dev server (env HA=1)")
+	fs.StringVar(&f.seal, "seal", envOr("VAULT_SEAL", lab.SealShamir), "with --ha: shamir (unseal keys) | transit (a second Vault's transit engine plays the KMS; the nodes unseal themselves) (env VAULT_SEAL)")
 	fs.StringVar(&f.postgres, "postgres", envOr("POSTGRES_MODE", "auto"), "embedded Postgres: auto | host | container (env POSTGRES_MODE)")
 	fs.StringVar(&f.cacheDir, "cache-dir", "", "component build cache (default: the user cache dir/secretslab)")
 	fs.StringVar(&f.vaultChart, "vault-chart", os.Getenv("VAULT_CHART"), "kind: local vault chart dir or .tgz instead of the repository (env VAULT_CHART)")
@@ -90,7 +92,7 @@ func (f *upFlags) vaultMode() lab.VaultMode {
 
 // args renders the flags for the supervisor, versions included, so it runs exactly this choice.
 func (f *upFlags) args(backendName string) []string {
-	a := append([]string{"--name=" + f.name, "--backend=" + backendName, "--postgres=" + f.postgres, fmt.Sprintf("--ha=%t", f.ha)},
+	a := append([]string{"--name=" + f.name, "--backend=" + backendName, "--postgres=" + f.postgres, fmt.Sprintf("--ha=%t", f.ha), "--seal=" + f.seal},
 		f.versions.Flags()...)
 	if f.cacheDir != "" {
 		a = append(a, "--cache-dir="+f.cacheDir)
@@ -103,7 +105,7 @@ func (f *upFlags) args(backendName string) []string {
 // labOptions are the lab.Options these flags choose, on backendName, logging to artifacts.
 func (f *upFlags) labOptions(backendName, artifacts string) lab.Options {
 	return lab.Options{
-		Backend: backendName, VaultMode: f.vaultMode(), Versions: f.versions, ArtifactsDir: artifacts,
+		Backend: backendName, VaultMode: f.vaultMode(), Seal: f.seal, Versions: f.versions, ArtifactsDir: artifacts,
 		CacheDir: f.cacheDir, PostgresMode: f.postgres, Progress: os.Stdout,
 		VaultChart: f.vaultChart, ESOChart: f.esoChart, ESOCRDs: f.esoCRDs, Preload: strings.Fields(f.preload),
 		Reuse: f.reuse, ClusterName: f.name, BookstoreImage: envOr("BOOKSTORE_IMAGE", fixtures.BookstoreImage), BookstoreBinary: f.bookstoreBin,

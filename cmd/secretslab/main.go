@@ -12,11 +12,11 @@ import (
 
 const usage = `usage: secretslab COMMAND
 
-  lab up       start a lab and leave it running (--backend embedded|kind|auto, --ha)
+  lab up       start a lab and leave it running (--backend embedded|kind|auto, --ha, --seal shamir|transit)
   lab down     stop everything "lab up" started
   lab status   show what runs and how to reach it
   conformance  bring a lab up, run the scenarios, write the report, bring it down
-               (--backend, --ha, --labels scenario=NAME, --out DIR, --bookstore-binary);
+               (--backend, --ha, --seal, --labels scenario=NAME, --out DIR, --bookstore-binary);
                (--versions SET, --upgrade-to SET); exits non-zero when a check failed
   upgrade-check --from SET --to SET [--out DIR] [-- conformance flags]
                fresh runs on FROM and TO, FROM upgraded in place to TO, the diffs

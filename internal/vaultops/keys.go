@@ -9,11 +9,15 @@ import (
 
 // KeyFile is what Init produced and what unsealing needs. It is secret: keep it in a 0600
 // file and never print it.
+// A Shamir-sealed Vault has UnsealKeys; an auto-unsealed one (seal "transit", "awskms"...) has
+// RecoveryKeys instead, which authorise some operations (generate-root, rekey) but cannot
+// unseal: the seal does that. Shares and Threshold are those of whichever set it has.
 type KeyFile struct {
-	RootToken  string   `json:"root_token"`
-	UnsealKeys []string `json:"unseal_keys_b64"`
-	Shares     int      `json:"shares"`
-	Threshold  int      `json:"threshold"`
+	RootToken    string   `json:"root_token"`
+	UnsealKeys   []string `json:"unseal_keys_b64,omitempty"`
+	RecoveryKeys []string `json:"recovery_keys_b64,omitempty"`
+	Shares       int      `json:"shares"`
+	Threshold    int      `json:"threshold"`
 }
 
 // SaveKeys writes k as JSON to path with mode 0600. The file is created 0600 under a
@@ -75,8 +79,8 @@ func LoadKeys(path string) (*KeyFile, error) {
 		// json errors quote at most a byte or a type, never the values
 		return nil, fmt.Errorf("load vault keys from %s: %w", path, err)
 	}
-	if k.RootToken == "" || len(k.UnsealKeys) == 0 {
-		return nil, fmt.Errorf("load vault keys from %s: no root token or no unseal keys", path)
+	if k.RootToken == "" || len(k.UnsealKeys)+len(k.RecoveryKeys) == 0 {
+		return nil, fmt.Errorf("load vault keys from %s: no root token, or neither unseal nor recovery keys", path)
 	}
 	return &k, nil
 }

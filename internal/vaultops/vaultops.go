@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -66,6 +67,63 @@ func Init(ctx context.Context, c *api.Client, shares, threshold int, secrets *re
 	return &KeyFile{RootToken: resp.RootToken, UnsealKeys: resp.KeysB64, Shares: shares, Threshold: threshold}, nil
 }
 
+// InitRecovery initialises an auto-unsealed Vault (a seal stanza such as "transit" in its
+// configuration): the seal protects the root key, so Vault returns no unseal keys, only shares
+// recovery keys (threshold of which authorise generate-root and rekey; they cannot unseal).
+// The node unseals itself once initialised. The root token and the recovery keys are added to
+// secrets before InitRecovery returns.
+func InitRecovery(ctx context.Context, c *api.Client, shares, threshold int, secrets *redact.Set) (*KeyFile, error) {
+	resp, err := c.Sys().InitWithContext(ctx, &api.InitRequest{RecoveryShares: shares, RecoveryThreshold: threshold})
+	if resp != nil {
+		secrets.Add(resp.RootToken)
+		secrets.Add(resp.Keys...)
+		secrets.Add(resp.KeysB64...)
+		secrets.Add(resp.RecoveryKeys...)
+		secrets.Add(resp.RecoveryKeysB64...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("init vault at %s with recovery keys: %w", c.Address(), err)
+	}
+	if resp.RootToken == "" || len(resp.RecoveryKeysB64) != shares {
+		return nil, fmt.Errorf("init vault at %s: answer has no root token or %d recovery keys instead of %d", c.Address(), len(resp.RecoveryKeysB64), shares)
+	}
+	if len(resp.KeysB64) != 0 {
+		return nil, fmt.Errorf("init vault at %s: an auto-unsealed Vault answered with %d unseal keys (is its seal Shamir?)", c.Address(), len(resp.KeysB64))
+	}
+	return &KeyFile{RootToken: resp.RootToken, RecoveryKeys: resp.RecoveryKeysB64, Shares: shares, Threshold: threshold}, nil
+}
+
+// unsealRequests counts the sys/unseal requests this process sent, by Vault address.
+var unsealRequests = struct {
+	sync.Mutex
+	by map[string]int
+}{by: map[string]int{}}
+
+// UnsealRequests is how many sys/unseal requests (key submissions) Unseal has sent to the
+// given addresses since the process started; with no address, to every address. It lets a
+// check prove that a Vault unsealed itself: no request left this process for it.
+func UnsealRequests(addrs ...string) int {
+	unsealRequests.Lock()
+	defer unsealRequests.Unlock()
+	n := 0
+	if len(addrs) == 0 {
+		for _, v := range unsealRequests.by {
+			n += v
+		}
+		return n
+	}
+	for _, a := range addrs {
+		n += unsealRequests.by[a]
+	}
+	return n
+}
+
+func countUnsealRequest(addr string) {
+	unsealRequests.Lock()
+	unsealRequests.by[addr]++
+	unsealRequests.Unlock()
+}
+
 // Unseal submits keys until the node reports unsealed or the threshold of keys has been
 // given. A node that is joining a Raft cluster still reports sealed at that point and
 // finishes in the background: call WaitUnsealed after Unseal.
@@ -82,12 +140,14 @@ func Unseal(ctx context.Context, c *api.Client, keys []string) error {
 	}
 	// drop the progress of an earlier attempt, which may already hold one of these keys
 	if st.Progress > 0 {
+		countUnsealRequest(c.Address())
 		if _, err := c.Sys().ResetUnsealProcessWithContext(ctx); err != nil {
 			return fmt.Errorf("unseal %s: reset earlier progress: %w", c.Address(), err)
 		}
 	}
 	for i := 0; i < st.T; i++ {
 		// the api error never contains the key; do not add it
+		countUnsealRequest(c.Address())
 		res, err := c.Sys().UnsealWithContext(ctx, keys[i])
 		if err != nil {
 			return fmt.Errorf("unseal %s: submit key %d of %d: %w", c.Address(), i+1, st.T, err)

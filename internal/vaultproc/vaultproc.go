@@ -1,5 +1,6 @@
 // Package vaultproc runs Vault as host processes on 127.0.0.1: one dev-mode server, or an
-// N-node Raft cluster sealed with Shamir keys. Processes go through internal/proc (one
+// N-node Raft cluster sealed with Shamir keys or auto-unsealed by a transit seal (StartKMS
+// starts the Vault whose transit engine plays the KMS). Processes go through internal/proc (one
 // redacted log per node), and bootstrap goes through internal/vaultops.
 package vaultproc
 
@@ -13,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"sync"
 	"time"
@@ -48,11 +50,25 @@ const (
 
 // Options configure a cluster.
 type Options struct {
+	Name     string      // node names are NAME-0, NAME-1... (default "vault")
 	Binary   string      // the vault binary
 	WorkDir  string      // configs, Raft data and Vault's HOME go under it
 	LogDir   string      // one log per node: vault-0.log, vault-1.log... (default WorkDir/logs)
 	KeysFile string      // root token and unseal keys, mode 0600 (default WorkDir/vault-keys.json)
 	Redact   *redact.Set // receives the root token and unseal keys; masks them in the logs
+	// Seal, when set, auto-unseals the Raft nodes with seal "transit" (see StartKMS): init
+	// returns recovery keys instead of unseal keys, and a node unseals itself at start.
+	Seal *TransitSeal
+}
+
+// TransitSeal is where a transit seal finds its key: a Vault's transit engine standing in for
+// a cloud KMS. Token may only encrypt and decrypt with KeyName; it reaches the nodes through
+// their environment (VAULT_TOKEN, which the transit seal reads), never a file or the command line.
+type TransitSeal struct {
+	Address   string // http://127.0.0.1:PORT of the KMS Vault
+	Token     string
+	KeyName   string
+	MountPath string // "transit/"
 }
 
 // Cluster is a running Vault: one dev server or N Raft nodes.
@@ -79,6 +95,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Binary == "" || o.WorkDir == "" {
 		return o, errors.New("vaultproc: Options.Binary and Options.WorkDir are required")
 	}
+	if o.Name == "" {
+		o.Name = "vault"
+	}
 	if o.LogDir == "" {
 		o.LogDir = filepath.Join(o.WorkDir, "logs")
 	}
@@ -96,7 +115,7 @@ func (o Options) withDefaults() (Options, error) {
 }
 
 func (c *Cluster) newNode(i, port int, args []string, env ...string) (*Node, error) {
-	name := "vault-" + strconv.Itoa(i)
+	name := c.opts.Name + "-" + strconv.Itoa(i)
 	dir := filepath.Join(c.opts.WorkDir, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("vaultproc: %w", err)
@@ -177,12 +196,16 @@ func StartRaft(ctx context.Context, opts Options, nodes int) (*Cluster, error) {
 	c := &Cluster{opts: opts}
 	for i := 0; i < nodes; i++ {
 		apiPort, clusterPort := ports[2*i], ports[2*i+1]
-		cfg := filepath.Join(opts.WorkDir, "vault-"+strconv.Itoa(i), "vault.hcl")
-		n, err := c.newNode(i, apiPort, []string{"server", "-config=" + cfg})
+		cfg := filepath.Join(opts.WorkDir, opts.Name+"-"+strconv.Itoa(i), "vault.hcl")
+		var env []string
+		if opts.Seal != nil {
+			env = append(env, "VAULT_TOKEN="+opts.Seal.Token)
+		}
+		n, err := c.newNode(i, apiPort, []string{"server", "-config=" + cfg}, env...)
 		if err != nil {
 			return nil, err
 		}
-		if err := writeRaftConfig(cfg, n.name, filepath.Join(n.spec.Dir, "data"), apiPort, clusterPort); err != nil {
+		if err := writeRaftConfig(cfg, n.name, filepath.Join(n.spec.Dir, "data"), apiPort, clusterPort, opts.Seal); err != nil {
 			return nil, err
 		}
 	}
@@ -192,7 +215,7 @@ func StartRaft(ctx context.Context, opts Options, nodes int) (*Cluster, error) {
 	return c, nil
 }
 
-func writeRaftConfig(path, nodeID, dataDir string, apiPort, clusterPort int) error {
+func writeRaftConfig(path, nodeID, dataDir string, apiPort, clusterPort int, seal *TransitSeal) error {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("vaultproc: %w", err)
 	}
@@ -212,6 +235,16 @@ listener "tcp" {
   tls_disable     = true
 }
 `, apiPort, clusterPort, dataDir, nodeID)
+	if seal != nil {
+		// the token comes from VAULT_TOKEN in the node's environment (the transit seal reads it)
+		hcl += fmt.Sprintf(`
+seal "transit" {
+  address    = %q
+  key_name   = %q
+  mount_path = %q
+}
+`, seal.Address, seal.KeyName, seal.MountPath)
+	}
 	if err := os.WriteFile(path, []byte(hcl), 0o600); err != nil {
 		return fmt.Errorf("vaultproc: write %s: %w", path, err)
 	}
@@ -227,7 +260,13 @@ func (c *Cluster) bootRaft(ctx context.Context) error {
 	ctx, stop := c.watch(ctx)
 	defer stop()
 	first := c.nodes[0]
-	keys, err := vaultops.Init(ctx, first.client, KeyShares, KeyThreshold, c.opts.Redact)
+	var keys *vaultops.KeyFile
+	var err error
+	if c.opts.Seal != nil {
+		keys, err = vaultops.InitRecovery(ctx, first.client, KeyShares, KeyThreshold, c.opts.Redact)
+	} else {
+		keys, err = vaultops.Init(ctx, first.client, KeyShares, KeyThreshold, c.opts.Redact)
+	}
 	if err != nil {
 		return c.explain(ctx, err)
 	}
@@ -289,9 +328,14 @@ func checkKVv2(ctx context.Context, c *api.Client) error {
 		})
 }
 
+// unseal submits the Shamir keys and waits until the node reports unsealed. A node with a
+// transit seal unseals itself (after init, after a Raft join, at start): nothing is
+// submitted, only the wait remains.
 func (n *Node) unseal(ctx context.Context, keys *vaultops.KeyFile) error {
-	if err := vaultops.Unseal(ctx, n.client, keys.UnsealKeys); err != nil {
-		return err
+	if n.cluster.opts.Seal == nil {
+		if err := vaultops.Unseal(ctx, n.client, keys.UnsealKeys); err != nil {
+			return err
+		}
 	}
 	_, err := vaultops.WaitUnsealed(ctx, n.client, unsealTimeout)
 	return err
@@ -474,7 +518,9 @@ func (n *Node) Kill(ctx context.Context) error {
 }
 
 // Restart starts a stopped node again with the same configuration and storage and waits
-// until its API answers. A Raft node comes back sealed (see Unseal). A dev server comes
+// until its API answers. A Shamir-sealed Raft node comes back sealed (see Unseal); a node with
+// a transit seal unseals itself, and when the seal's Vault does not answer, Vault 1.17 exits
+// at start ("error parsing Seal configuration: ... connection refused") and Restart returns that exit. A dev server comes
 // back unsealed but empty: its storage was in memory.
 func (n *Node) Restart(ctx context.Context) error {
 	if err := n.start(ctx); err != nil {
@@ -506,8 +552,9 @@ func (n *Node) RemoveFile(_ context.Context, path string) error {
 }
 
 // Unseal unseals a Raft node with the keys saved in KeysFile and waits until it reports
-// unsealed. A dev server unseals itself at start; its key is never kept, so a dev server
-// that was sealed through the API cannot be unsealed again.
+// unsealed. A node with a transit seal unseals itself: Unseal submits nothing and only waits
+// (bounded) until it reports unsealed. A dev server unseals itself at start; its key is never
+// kept, so a dev server that was sealed through the API cannot be unsealed again.
 func (n *Node) Unseal(ctx context.Context) error {
 	if n.cluster.dev {
 		st, err := n.client.Sys().SealStatusWithContext(ctx)
@@ -516,6 +563,12 @@ func (n *Node) Unseal(ctx context.Context) error {
 		}
 		if st.Sealed {
 			return fmt.Errorf("unseal %s: a dev server's unseal key is not kept", n.name)
+		}
+		return nil
+	}
+	if n.cluster.opts.Seal != nil {
+		if err := n.unseal(ctx, nil); err != nil {
+			return fmt.Errorf("%s (transit seal) to unseal itself: %w", n.name, err)
 		}
 		return nil
 	}
@@ -528,6 +581,24 @@ func (n *Node) Unseal(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Log is what the node's server wrote since its process was last started (redacted): the
+// node's log file from the last start marker proc writes.
+func (n *Node) Log(ctx context.Context) (string, error) {
+	path := filepath.Join(n.cluster.opts.LogDir, n.name+".log")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read the log of %s: %w", n.name, err)
+	}
+	s := string(b)
+	if m := startMarker.FindAllStringIndex(s, -1); len(m) > 0 {
+		s = s[m[len(m)-1][0]:]
+	}
+	return s, nil
+}
+
+// startMarker is the line proc.Start writes before each start of a process.
+var startMarker = regexp.MustCompile(`(?m)^--- \S+: starting `)
 
 // Version reads the server's version from sys/seal-status.
 func (n *Node) Version(ctx context.Context) (string, error) {

@@ -344,3 +344,128 @@ func TestStartFailsCleanlyWithoutBinary(t *testing.T) {
 		t.Fatalf("want an error naming the missing binary, got %v", err)
 	}
 }
+
+// TestTransitSeal: a 3-node Raft cluster auto-unsealed by the KMS stand-in's transit engine
+// gets recovery keys, not unseal keys; after every node is killed and restarted each unseals
+// itself (no sys/unseal request); with the KMS down a restarted node does not come up and its
+// log says why; once the KMS is back (and unsealed by its own keys) the node unseals itself.
+func TestTransitSeal(t *testing.T) {
+	bin := vaultBinary(t)
+	ctx := context.Background()
+	kopts := options(t, bin)
+	kms, seal, err := vaultproc.StartKMS(ctx, kopts)
+	if err != nil {
+		dumpLogs(t, kopts)
+		t.Fatal(err)
+	}
+	defer stopAndCheck(t, kms)
+	if !contains(kopts.Redact.Values(), seal.Token) {
+		t.Fatal("the seal's token is not registered for redaction")
+	}
+	opts := options(t, bin)
+	opts.Redact, opts.Seal = kopts.Redact, seal
+	c, err := vaultproc.StartRaft(ctx, opts, 3)
+	if err != nil {
+		dumpLogs(t, opts)
+		t.Fatal(err)
+	}
+	defer stopAndCheck(t, c)
+	if c.Seal() != "transit" || kms.Seal() != "shamir" {
+		t.Fatalf("seals: cluster %q, KMS %q", c.Seal(), kms.Seal())
+	}
+	keys, err := vaultops.LoadKeys(opts.KeysFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys.UnsealKeys) != 0 || len(keys.RecoveryKeys) != vaultproc.KeyShares {
+		t.Fatalf("keys file: %d unseal keys, %d recovery keys; want 0 and %d", len(keys.UnsealKeys), len(keys.RecoveryKeys), vaultproc.KeyShares)
+	}
+	for _, k := range keys.RecoveryKeys {
+		if !contains(opts.Redact.Values(), k) {
+			t.Errorf("recovery key %s not registered for redaction", redact.Fingerprint([]byte(k)))
+		}
+	}
+	nodes := c.Nodes()
+	var addrs []string
+	for _, n := range nodes {
+		addrs = append(addrs, n.Address())
+		st, err := n.Client().Sys().SealStatusWithContext(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Type != "transit" || !st.RecoverySeal || st.Sealed {
+			t.Fatalf("%s: seal type %q, recovery_seal %t, sealed %t", n.Name(), st.Type, st.RecoverySeal, st.Sealed)
+		}
+	}
+	if n := vaultops.UnsealRequests(addrs...); n != 0 {
+		t.Fatalf("%d sys/unseal requests went to a transit-sealed node during bootstrap", n)
+	}
+
+	for _, n := range nodes {
+		if err := n.Kill(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	for _, n := range nodes {
+		if err := n.Restart(ctx); err != nil {
+			dumpLogs(t, opts)
+			t.Fatal(err)
+		}
+	}
+	for _, n := range nodes {
+		if _, err := vaultops.WaitUnsealed(ctx, n.Client(), time.Minute); err != nil {
+			dumpLogs(t, opts)
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Active(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("full restart: all unsealed and one active after %s", time.Since(start).Round(100*time.Millisecond))
+	if n := vaultops.UnsealRequests(addrs...); n != 0 {
+		t.Fatalf("%d sys/unseal requests went to the cluster", n)
+	}
+
+	// the KMS goes away; a restarted node cannot fetch its root key
+	kn := kms.Nodes()[0]
+	if err := kn.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	victim := nodes[2]
+	if err := victim.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := victim.Restart(ctx); err == nil {
+		t.Fatal("a node restarted while the KMS is down came up")
+	}
+	log, err := victim.Log(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.ToLower(log), "error parsing seal configuration") {
+		dumpLogs(t, opts)
+		t.Fatal("the log of the node that could not start does not name the seal")
+	}
+	// the KMS returns: its operator restarts and unseals it; then the node's supervisor restarts it
+	if err := kn.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := kn.Unseal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := victim.Restart(ctx); err != nil {
+		dumpLogs(t, opts)
+		t.Fatal(err)
+	}
+	if _, err := vaultops.WaitUnsealed(ctx, victim.Client(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if n := vaultops.UnsealRequests(addrs...); n != 0 {
+		t.Fatalf("%d sys/unseal requests went to the cluster", n)
+	}
+	if vaultops.UnsealRequests(kn.Address()) == 0 {
+		t.Fatal("the KMS was unsealed without a sys/unseal request counted")
+	}
+	checkLogs(t, opts, c)
+}

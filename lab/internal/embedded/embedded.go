@@ -57,6 +57,7 @@ type Lab struct {
 	eso   *esoproc.Controller
 	pg    *pgserver.Server
 	vault *vaultproc.Cluster
+	kms   *vaultproc.Cluster // seal transit: the Vault whose transit engine plays the KMS
 	kube  kubernetes.Interface
 	dyn   dynamic.Interface
 
@@ -65,7 +66,11 @@ type Lab struct {
 	active    *tcpproxy.Proxy // HA: the vault-active Service's stand-in
 }
 
-var _ lab.Lab = (*Lab)(nil)
+var (
+	_ lab.Lab          = (*Lab)(nil)
+	_ lab.AutoUnsealer = (*Lab)(nil)
+	_ lab.VaultNodeLog = (*vaultproc.Node)(nil)
+)
 
 // Up starts an embedded lab. On failure everything started so far is stopped.
 func Up(ctx context.Context, opts lab.Options) (_ *Lab, err error) {
@@ -83,6 +88,10 @@ func Up(ctx context.Context, opts lab.Options) (_ *Lab, err error) {
 			}
 		}
 	}()
+	seal, err := lab.SealOf(l.opts)
+	if err != nil {
+		return nil, err
+	}
 	if err := l.makeDirs(); err != nil {
 		return nil, err
 	}
@@ -134,8 +143,24 @@ func Up(ctx context.Context, opts lab.Options) (_ *Lab, err error) {
 		Binary: bins["vault"], WorkDir: filepath.Join(l.workDir, "vault"), LogDir: l.artifacts,
 		KeysFile: l.KeysFile(), Redact: l.secrets,
 	}
+	if seal == lab.SealTransit {
+		l.say("starting the KMS stand-in: Vault %s with the transit engine (for the chapter's seal \"awskms\")", opts.Versions.Vault)
+		var ts *vaultproc.TransitSeal
+		l.kms, ts, err = vaultproc.StartKMS(ctx, vaultproc.Options{
+			Binary: bins["vault"], WorkDir: filepath.Join(l.workDir, "vault-kms"), LogDir: l.artifacts,
+			KeysFile: filepath.Join(l.workDir, "vault-kms-keys.json"), Redact: l.secrets,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("vault KMS: %w", err)
+		}
+		vopts.Seal = ts
+	}
 	if l.opts.VaultMode == lab.VaultHA {
-		l.say("starting Vault %s: 3 Raft nodes (init, unseal, join)", opts.Versions.Vault)
+		if seal == lab.SealTransit {
+			l.say("starting Vault %s: 3 Raft nodes with seal \"transit\" (init with recovery keys, join; they unseal themselves)", opts.Versions.Vault)
+		} else {
+			l.say("starting Vault %s: 3 Raft nodes (init, unseal, join)", opts.Versions.Vault)
+		}
 		l.vault, err = vaultproc.StartRaft(ctx, vopts, 3)
 	} else {
 		l.say("starting Vault %s in dev mode", opts.Versions.Vault)
@@ -289,6 +314,14 @@ func (l *Lab) VaultNodes() []lab.VaultNode {
 	return out
 }
 
+// KMS implements lab.AutoUnsealer: the KMS stand-in's node, nil with a Shamir seal.
+func (l *Lab) KMS() lab.VaultNode {
+	if l.kms == nil {
+		return nil
+	}
+	return l.kms.Nodes()[0]
+}
+
 // VaultAuditFile implements lab.Lab: the Vault nodes are host processes, so they share one
 // file in the lab's private work dir (removed on Close).
 func (l *Lab) VaultAuditFile() string {
@@ -344,7 +377,8 @@ func (l *Lab) ArtifactsDir() string { return l.artifacts }
 // WorkDir is the lab's private directory.
 func (l *Lab) WorkDir() string { return l.workDir }
 
-// KeysFile is where Vault's root token (and, in HA mode, unseal keys) are kept, mode 0600.
+// KeysFile is where Vault's root token (and, in HA mode, unseal keys, or recovery keys with
+// the transit seal) are kept, mode 0600.
 func (l *Lab) KeysFile() string { return filepath.Join(l.workDir, "vault-keys.json") }
 
 // Records lists every process the lab runs, for a state file.
@@ -362,6 +396,9 @@ func (l *Lab) Records() []proc.Record {
 	if l.vault != nil {
 		out = append(out, l.vault.Records()...)
 	}
+	if l.kms != nil {
+		out = append(out, l.kms.Records()...)
+	}
 	return append(out, l.workloads.Records()...)
 }
 
@@ -373,7 +410,7 @@ func (l *Lab) ContainerIDs() []string {
 	return nil
 }
 
-// Close implements lab.Lab: stops workloads, Vault, ESO, Postgres and the control plane, then
+// Close implements lab.Lab: stops workloads, Vault, the KMS Vault, ESO, Postgres and the control plane, then
 // removes the work dir it created (the artifacts dir too, unless it was given explicitly).
 func (l *Lab) Close(ctx context.Context) error {
 	var errs []error
@@ -386,6 +423,11 @@ func (l *Lab) Close(ctx context.Context) error {
 	if l.vault != nil {
 		if err := l.vault.Stop(lab.StopGrace); err != nil {
 			errs = append(errs, fmt.Errorf("stop vault: %w", err))
+		}
+	}
+	if l.kms != nil { // after the cluster it unseals
+		if err := l.kms.Stop(lab.StopGrace); err != nil {
+			errs = append(errs, fmt.Errorf("stop the KMS vault: %w", err))
 		}
 	}
 	if l.eso != nil {

@@ -74,6 +74,9 @@ type Lab struct {
 	rootToken                string
 	keys                     *keyFile
 	nodes                    []*vaultNode
+	seal                     string     // lab.SealShamir | lab.SealTransit
+	kms                      *vaultNode // the KMS Vault (seal transit)
+	kmsKeys                  *keyFile
 
 	forwards  []*portforward.Forward
 	workloads map[string]*workload
@@ -94,6 +97,14 @@ func Up(ctx context.Context, opts lab.Options) (_ *Lab, err error) {
 	}
 	if l.opts.VaultMode == "" {
 		l.opts.VaultMode = lab.VaultDev
+	}
+	if l.seal, err = lab.SealOf(l.opts); err != nil {
+		return nil, err
+	}
+	if l.seal == lab.SealTransit && (opts.Backend == lab.BackendCluster || opts.Reuse) {
+		// its KMS release and namespace go with the kind cluster the lab deletes; a cluster the
+		// lab does not delete would keep them
+		return nil, fmt.Errorf("seal %q runs on embedded and on a kind cluster the lab creates (not with --reuse, not on the cluster backend)", l.seal)
 	}
 	l.name = opts.ClusterName
 	if l.name == "" {

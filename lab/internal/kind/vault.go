@@ -36,6 +36,11 @@ type keyFile = vaultops.KeyFile
 // own health are waited on instead.
 func (l *Lab) installVault(ctx context.Context, ch *chart.Chart) error {
 	start := time.Now()
+	if l.seal == lab.SealTransit {
+		if err := l.installKMS(ctx, ch, l.opts.Versions.Vault); err != nil {
+			return err
+		}
+	}
 	replicas, err := l.installVaultChart(ctx, ch, l.opts.Versions.Vault)
 	if err != nil {
 		return err
@@ -86,6 +91,12 @@ func (l *Lab) installVaultChart(ctx context.Context, ch *chart.Chart, tag string
 	if err != nil {
 		return 0, err
 	}
+	if l.seal == lab.SealTransit {
+		if err := transitValues(values); err != nil {
+			return 0, err
+		}
+		valuesFile += " with seal \"transit\""
+	}
 	if l.opts.VaultMode != lab.VaultHA {
 		// the dev root token is the lab's own random one, never the chapter's "root"
 		if l.rootToken == "" {
@@ -118,9 +129,19 @@ func (l *Lab) installVaultChart(ctx context.Context, ch *chart.Chart, tag string
 
 // bootstrapRaft: init vault-0 (keys in a 0600 file), unseal it, join and unseal the others,
 // then wait for 3 voters and exactly one active node.
+//
+// With the transit seal: init vault-0 with recovery keys; every node unseals itself (after the
+// init, after its join), and no unseal key exists.
 func (l *Lab) bootstrapRaft(ctx context.Context) error {
 	first := l.nodes[0]
-	keys, err := vaultops.Init(ctx, first.client, keyShares, keyThreshold, l.secrets)
+	transit := l.seal == lab.SealTransit
+	var keys *keyFile
+	var err error
+	if transit {
+		keys, err = vaultops.InitRecovery(ctx, first.client, keyShares, keyThreshold, l.secrets)
+	} else {
+		keys, err = vaultops.Init(ctx, first.client, keyShares, keyThreshold, l.secrets)
+	}
 	if err != nil {
 		return err
 	}
@@ -131,8 +152,10 @@ func (l *Lab) bootstrapRaft(ctx context.Context) error {
 	for _, n := range l.nodes {
 		n.client.SetToken(l.rootToken)
 	}
-	if err := vaultops.Unseal(ctx, first.client, keys.UnsealKeys); err != nil {
-		return err
+	if !transit {
+		if err := vaultops.Unseal(ctx, first.client, keys.UnsealKeys); err != nil {
+			return err
+		}
 	}
 	if _, err := vaultops.WaitUnsealed(ctx, first.client, 2*time.Minute); err != nil {
 		return err
@@ -147,6 +170,9 @@ func (l *Lab) bootstrapRaft(ctx context.Context) error {
 	for _, n := range l.nodes[1:] {
 		if err := vaultops.JoinRaft(ctx, n.client, "http://vault-0.vault-internal:8200"); err != nil {
 			return fmt.Errorf("%s: %w", n.name, err)
+		}
+		if transit {
+			continue
 		}
 		if err := vaultops.Unseal(ctx, n.client, keys.UnsealKeys); err != nil {
 			return fmt.Errorf("%s: %w", n.name, err)
@@ -186,19 +212,39 @@ func (l *Lab) KeysFile() string { return filepath.Join(l.workDir, "vault-keys.js
 type vaultNode struct {
 	l         *Lab
 	name      string
+	ns        string // "": the lab's Vault namespace
+	kms       bool   // the KMS Vault: its own root token and keys
 	killedUID string // the pod Kill deleted; Restart waits for a new one
 	fwd       *portforward.Forward
 	client    *vault.Client
 }
 
-func (n *vaultNode) Name() string          { return n.name }
+func (n *vaultNode) Name() string { return n.name }
+
+func (n *vaultNode) namespace() string {
+	if n.ns != "" {
+		return n.ns
+	}
+	return n.l.vaultNS
+}
+
+// rootToken is the root token of the Vault the node belongs to.
+func (n *vaultNode) rootToken() string {
+	if n.kms {
+		if n.l.kmsKeys == nil {
+			return ""
+		}
+		return n.l.kmsKeys.RootToken
+	}
+	return n.l.rootToken
+}
 func (n *vaultNode) Address() string       { return "http://" + n.fwd.Addr() }
 func (n *vaultNode) Client() *vault.Client { return n.client }
 
 // waitRunning waits until the pod's containers run (a sealed Raft node is never Ready).
 func (n *vaultNode) waitRunning(ctx context.Context) error {
 	return proc.WaitFor(ctx, "pod vault/"+n.name+" to be running", podTimeout, time.Second, nil, func(ctx context.Context) (bool, error) {
-		p, err := n.l.kube.CoreV1().Pods(n.l.vaultNS).Get(ctx, n.name, metav1.GetOptions{})
+		p, err := n.l.kube.CoreV1().Pods(n.namespace()).Get(ctx, n.name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return false, nil
 		}
@@ -228,12 +274,12 @@ func (n *vaultNode) forward(ctx context.Context) error {
 		if n.fwd != nil {
 			n.fwd.Close()
 		}
-		f, err := portforward.Open(ctx, n.l.cfg, n.l.vaultNS, "pod/"+n.name, 8200)
+		f, err := portforward.Open(ctx, n.l.cfg, n.namespace(), "pod/"+n.name, 8200)
 		if err != nil {
 			return false, err
 		}
 		n.fwd = f
-		c, err := vaultops.NewClient("http://"+f.Addr(), n.l.rootToken)
+		c, err := vaultops.NewClient("http://"+f.Addr(), n.rootToken())
 		if err != nil {
 			return false, proc.Permanent(err)
 		}
@@ -250,11 +296,11 @@ func (n *vaultNode) forward(ctx context.Context) error {
 
 // Kill force-deletes the pod, as `kubectl delete pod --grace-period=0 --force` does.
 func (n *vaultNode) Kill(ctx context.Context) error {
-	if p, err := n.l.kube.CoreV1().Pods(n.l.vaultNS).Get(ctx, n.name, metav1.GetOptions{}); err == nil {
+	if p, err := n.l.kube.CoreV1().Pods(n.namespace()).Get(ctx, n.name, metav1.GetOptions{}); err == nil {
 		n.killedUID = string(p.UID)
 	}
 	zero := int64(0)
-	err := n.l.kube.CoreV1().Pods(n.l.vaultNS).Delete(ctx, n.name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	err := n.l.kube.CoreV1().Pods(n.namespace()).Delete(ctx, n.name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete pod %s: %w", n.name, err)
 	}
@@ -269,12 +315,28 @@ func (n *vaultNode) Restart(ctx context.Context) error {
 	return n.forward(ctx)
 }
 
-// Unseal unseals the node with the kept keys (HA only; a dev server is never sealed).
+// Unseal unseals the node with the kept keys (HA only; a dev server is never sealed). A node
+// with the transit seal unseals itself: Unseal submits nothing and waits (bounded) until it
+// reports unsealed. The KMS Vault is unsealed with its own keys.
 func (n *vaultNode) Unseal(ctx context.Context) error {
-	if n.l.keys == nil {
+	keys := n.l.keys
+	if n.kms {
+		keys = n.l.kmsKeys
+	}
+	if keys == nil {
 		return fmt.Errorf("%s: no unseal keys (dev mode)", n.name)
 	}
-	return vaultops.Unseal(ctx, n.client, n.l.keys.UnsealKeys)
+	if len(keys.UnsealKeys) == 0 {
+		if _, err := vaultops.WaitUnsealed(ctx, n.client, 2*time.Minute); err != nil {
+			return fmt.Errorf("%s (transit seal) to unseal itself: %w", n.name, err)
+		}
+		return nil
+	}
+	if err := vaultops.Unseal(ctx, n.client, keys.UnsealKeys); err != nil {
+		return err
+	}
+	_, err := vaultops.WaitUnsealed(ctx, n.client, 2*time.Minute)
+	return err
 }
 
 // freshVault removes the Vault an earlier lab left on a reused cluster: its release, its pods

@@ -105,7 +105,7 @@ func failoverTimeline(checks []Check) *picture {
 	plot := width - left - right
 	end = niceCeil(end)
 	x := func(t float64) float64 { return left + plot*t/end }
-	height := top + laneH*float64(len(rows)) + 40
+	height := top + laneH*float64(len(rows)) + 50
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="failover timeline" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" font-family="sans-serif" font-size="11">`, width, height, width, height)
 	axisY := top + laneH*float64(len(rows))
@@ -113,21 +113,22 @@ func failoverTimeline(checks []Check) *picture {
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ddd"/><text x="%.1f" y="%.1f" text-anchor="middle" fill="#555">%s s</text>`,
 			x(t), top-8, x(t), axisY, x(t), axisY+14, fmtNum(t))
 	}
-	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#c62828" stroke-dasharray="4 3"/><text x="%.1f" y="%.1f" fill="#c62828" text-anchor="middle">chapter: &lt;30 s</text>`,
+	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#c62828" stroke-dasharray="4 3"/><text x="%.1f" y="%.1f" fill="#c62828" text-anchor="end">chapter: &lt;30 s</text>`,
 		x(30), top-12, x(30), axisY, x(30), top-16)
 	for i, row := range rows {
 		y := top + laneH*float64(i) + laneH/2
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end" fill="#222">kill %d</text>`, left-8, y+4, order[i].kill)
 		last := row[len(row)-1].at
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#999" stroke-width="2"/>`, x(0), y, x(last), y)
-		for j, ev := range row {
+		for _, ev := range row {
 			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="5" fill="%s"><title>%s at %s s</title></circle>`, x(ev.at), y, ev.color, template.HTMLEscapeString(ev.name), fmtNum(ev.at))
-			dy := -9.0
-			if j%2 == 1 {
-				dy = 16
-			}
-			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="%s">%s</text>`, x(ev.at), y+dy, ev.color, template.HTMLEscapeString(ev.name))
 		}
+	}
+	// the legend, under the axis
+	lx := left
+	for _, ev := range []event{{"kill", "#c62828", 0}, {"election", "#ef6c00", 0}, {"first write", "#2e7d32", 0}, {"ESO resync", "#1565c0", 0}, {"rejoin", "#6a1b9a", 0}} {
+		fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="5" fill="%s"/><text x="%.1f" y="%.1f" fill="#222">%s</text>`, lx, axisY+32, ev.color, lx+9, axisY+36, ev.name)
+		lx += 110
 	}
 	b.WriteString(`</svg>`)
 	return &picture{Caption: fmt.Sprintf("Failover timeline: %d kill(s), seconds from each kill (rejoin counted after the ESO resync)", len(rows)), SVG: template.HTML(b.String())}
@@ -205,13 +206,14 @@ func picturesOf(checks []Check) []picture {
 	return out
 }
 
-// niceCeil rounds v up to 1, 2 or 5 times a power of ten.
+// niceCeil rounds v up to a round number (1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of
+// ten), so an axis ends near its data.
 func niceCeil(v float64) float64 {
 	if v <= 0 {
 		return 1
 	}
 	p := math.Pow(10, math.Floor(math.Log10(v)))
-	for _, m := range []float64{1, 2, 5, 10} {
+	for _, m := range []float64{1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10} {
 		if v <= m*p {
 			return m * p
 		}

@@ -21,7 +21,7 @@ func TestPicturesDrawFailoverLanesAndSeries(t *testing.T) {
 		t.Fatalf("%d pictures, want the timeline and one series", len(pics))
 	}
 	tl := string(pics[0].SVG)
-	for _, want := range []string{"kill 1", "kill 2", "election", "ESO resync", "rejoin", "chapter: &lt;30 s", ">50 s<"} {
+	for _, want := range []string{"kill 1", "kill 2", "election", "ESO resync", "rejoin", "chapter: &lt;30 s", ">40 s<"} {
 		if !strings.Contains(tl, want) {
 			t.Errorf("timeline lacks %q", want)
 		}

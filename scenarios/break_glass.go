@@ -300,6 +300,16 @@ func breakGlass() Scenario {
 				}
 				r.Figure("error-seconds", since(start))
 				r.Note("condition Ready=%s reason %s: %s", ready.Status, ready.Reason, e.Lab.Secrets().String(cut(ready.Message, 240)))
+				// the condition's message is ESO's summary; its Warning event says what Vault answered
+				if ev, err := e.Lab.Kube().CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + bgSource + ",type=Warning"}); err == nil && len(ev.Items) > 0 {
+					last := ev.Items[0]
+					for _, it := range ev.Items {
+						if it.LastTimestamp.After(last.LastTimestamp.Time) {
+							last = it
+						}
+					}
+					r.Note("%d Warning events; the latest, reason %s: %s", len(ev.Items), last.Reason, e.Lab.Secrets().String(cut(last.Message, 240)))
+				}
 				got, err := e.secretData(ctx, bgSource)
 				if err != nil {
 					return fmt.Errorf("the synced Secret %s after the failed sync: %w", bgSource, err)

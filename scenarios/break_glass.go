@@ -35,6 +35,16 @@ const (
 	bgSourceVers = "break-glass.secretslab.io/source-version"
 )
 
+// vaultStaysDown: the lab's Vault stays down once every node is stopped. A Raft node comes
+// back sealed (down until unsealed); on embedded a stopped dev server stays stopped; on kind
+// or a cluster the StatefulSet restarts the dev pod at once, unsealed, so the outage would be
+// seconds long and not under the scenario's control.
+var vaultStaysDown = Requirement{
+	Name: "a Vault that stays down when stopped (HA, or the embedded dev server)",
+	Met:  func(e *Env) bool { return len(e.Lab.VaultNodes()) >= 3 || e.Lab.Backend() == lab.BackendEmbedded },
+	Why:  "run with HA=1: on kind the dev pod is restarted unsealed as soon as it is killed",
+}
+
 // breakGlass: chapter 15.05's defence against a multi-hour Vault outage, "a break-glass Secret
 // in each tenant ns containing the current credentials, refreshed every 24h by a CronJob that
 // reads from Vault. If Vault becomes unavailable, existing Pods keep running, new Pods start
@@ -53,8 +63,10 @@ const (
 // stored but there is no CronJob controller or kubelet, so the same Job runs as a host process
 // with the environment the pod would get (Lab.Deploy: its token, the API address, VAULT_ADDR).
 //
-// It needs Vault HA: every node is stopped and must come back with its data (a dev server
-// comes back empty, and the copy would then be of nothing). The scenario syncs its own
+// Vault HA (3 Raft nodes, Shamir) comes back sealed with its data and is unsealed. A dev
+// server comes back unsealed and empty (claim C05-17, observed): the scenario then writes again
+// what vault-config wrote (Kubernetes auth, policy, role, the KV value) and the copier's policy
+// and role, as an operator would have to. The scenario syncs its own
 // ExternalSecret db-credentials-synced (the db-credentials fixture renamed, template and all):
 // swap's db-credentials may have been reverted by the time it runs, and the running catalog is
 // whatever baseline/swap/revert left, which serves on its env copy either way.
@@ -89,7 +101,7 @@ func breakGlass() Scenario {
 		return err
 	}
 	return Scenario{Name: "break-glass", Title: "a CronJob's break-glass copy of the credentials keeps the catalog starting through a full Vault outage",
-		Needs: []string{"vault-config"}, Requires: []Requirement{VaultHA, Disruptive}, Checks: []Check{
+		Needs: []string{"vault-config"}, Requires: []Requirement{vaultStaysDown, Disruptive}, Checks: []Check{
 			{"source-synced", "an ExternalSecret syncs the credentials from Vault (the db-credentials fixture, as " + bgSource + ")", func(ctx context.Context, e *Env, r *Result) error {
 				if _, err := e.apply(ctx, sec+"10-secretstore-vault.yaml"); err != nil {
 					return err
@@ -125,28 +137,14 @@ func breakGlass() Scenario {
 				return nil
 			}},
 			{"copier-ready", "the copier's least-privilege identity: Vault policy and role, ServiceAccount, Role on one Secret, the CronJob", func(ctx context.Context, e *Env, r *Result) error {
-				hcl, err := fixtures.Policy(bgPolicy)
-				if err != nil {
+				if err := e.bgWriteVault(ctx); err != nil {
 					return err
 				}
-				v := e.Lab.Vault()
-				if _, err := v.Logical().WriteWithContext(ctx, "sys/policies/acl/"+bgPolicy, map[string]any{"policy": hcl}); err != nil {
-					return err
-				}
-				e.Defer("delete Vault policy "+bgPolicy, func(ctx context.Context) error {
+				e.Defer("delete Vault policy "+bgPolicy+" and role "+bgVaultRole, func(ctx context.Context) error {
+					if _, err := e.Lab.Vault().Logical().DeleteWithContext(ctx, "auth/kubernetes/role/"+bgVaultRole); err != nil {
+						return err
+					}
 					_, err := e.Lab.Vault().Logical().DeleteWithContext(ctx, "sys/policies/acl/"+bgPolicy)
-					return err
-				})
-				// the chapter's roles have no audience (bookstore-eso neither): Vault accepts the
-				// pod's default-audience token
-				if _, err := v.Logical().WriteWithContext(ctx, "auth/kubernetes/role/"+bgVaultRole, map[string]any{
-					"bound_service_account_names": []string{bgSA}, "bound_service_account_namespaces": []string{ns},
-					"policies": []string{bgPolicy}, "token_ttl": "5m", "token_max_ttl": "10m",
-				}); err != nil {
-					return err
-				}
-				e.Defer("delete Vault role "+bgVaultRole, func(ctx context.Context) error {
-					_, err := e.Lab.Vault().Logical().DeleteWithContext(ctx, "auth/kubernetes/role/"+bgVaultRole)
 					return err
 				})
 				objs, err := e.objects(bgRBAC)
@@ -224,8 +222,9 @@ func breakGlass() Scenario {
 			}},
 			{"vault-down", "every Vault node is stopped: each one unreachable or sealed", func(ctx context.Context, e *Env, r *Result) error {
 				nodes = e.Lab.VaultNodes()
-				e.Defer("bring every Vault node back: restart, unseal, 3 healthy voters", func(ctx context.Context) error {
-					return e.restoreVaultNodes(ctx, nodes...)
+				e.Defer("bring Vault back (HA: restart, unseal, 3 healthy voters; dev: restart and write vault-config's data again)", func(ctx context.Context) error {
+					_, err := e.bgRestoreVault(ctx, nodes)
+					return err
 				})
 				s, err := e.Lab.Kube().CoreV1().Secrets(ns).Get(ctx, bgSecret, metav1.GetOptions{})
 				if err != nil {
@@ -362,10 +361,15 @@ func breakGlass() Scenario {
 				r.Claim("C15-17", true, fmt.Sprintf("with every Vault node down (%s), a new catalog Deployment reading DB_DSN from the break-glass copy (%.0fs old) started and served /books (%d books)", state, age.Seconds(), n))
 				return nil
 			}},
-			{"vault-back", "every Vault node restarts and is unsealed: 3 healthy voters", func(ctx context.Context, e *Env, r *Result) error {
+			{"vault-back", "Vault returns: HA, every node restarted and unsealed, 3 healthy voters; dev, the server restarted and, as it comes back empty, vault-config's data written again", func(ctx context.Context, e *Env, r *Result) error {
 				start := time.Now()
-				if err := e.restoreVaultNodes(ctx, nodes...); err != nil {
+				lost, err := e.bgRestoreVault(ctx, nodes)
+				if err != nil {
 					return err
+				}
+				if lost != "" {
+					r.Claim("C05-17", strings.HasPrefix(lost, "lost"), "after a restart the dev server "+lost)
+					r.Note("dev server after its restart: %s; vault-config's auth, policy, role and KV value written again", lost)
 				}
 				outageEnd = time.Now()
 				r.Figure("restore-seconds", since(start))
@@ -573,4 +577,78 @@ func cut(s string, n int) string {
 		return s[:n] + "..."
 	}
 	return s
+}
+
+// bgWriteVault writes the copier's policy (fixture) and Kubernetes auth role. The chapter's
+// roles have no audience (bookstore-eso neither): Vault accepts the pod's default-audience
+// token.
+func (e *Env) bgWriteVault(ctx context.Context) error {
+	hcl, err := fixtures.Policy(bgPolicy)
+	if err != nil {
+		return err
+	}
+	v := e.Lab.Vault()
+	if _, err := v.Logical().WriteWithContext(ctx, "sys/policies/acl/"+bgPolicy, map[string]any{"policy": hcl}); err != nil {
+		return err
+	}
+	_, err = v.Logical().WriteWithContext(ctx, "auth/kubernetes/role/"+bgVaultRole, map[string]any{
+		"bound_service_account_names": []string{bgSA}, "bound_service_account_namespaces": []string{ns},
+		"policies": []string{bgPolicy}, "token_ttl": "5m", "token_max_ttl": "10m",
+	})
+	return err
+}
+
+// bgRestoreVault brings Vault back after every node was stopped. HA: restoreVaultNodes. Dev:
+// restart the server if it is down, wait until it answers unsealed, say what it lost (the
+// returned text: "lost ..." or "kept ..."), then write again vault-config's data and the
+// copier's policy and role. A server that is up and holds the KV value is left as it is.
+func (e *Env) bgRestoreVault(ctx context.Context, nodes []lab.VaultNode) (string, error) {
+	if len(nodes) >= 3 {
+		return "", e.restoreVaultNodes(ctx, nodes...)
+	}
+	for _, n := range nodes {
+		if _, err := n.Client().Sys().SealStatusWithContext(ctx); err != nil {
+			if err := n.Restart(ctx); err != nil {
+				return "", fmt.Errorf("restart %s: %w", n.Name(), err)
+			}
+		}
+		err := waitFor(ctx, "dev server "+n.Name()+" to answer unsealed", e.Timeouts.Rejoin, func(ctx context.Context) (bool, error) {
+			st, err := n.Client().Sys().SealStatusWithContext(ctx)
+			return err == nil && !st.Sealed, nil
+		})
+		if err != nil {
+			return "", err
+		}
+	}
+	mount, path, _, err := kvTarget()
+	if err != nil {
+		return "", err
+	}
+	lost := "kept " + mount + "/data/" + path
+	kvv, kvErr := e.Lab.Vault().KVv2(mount).Get(ctx, path)
+	auths, aErr := e.Lab.Vault().Sys().ListAuthWithContext(ctx)
+	if aErr != nil {
+		return "", aErr
+	}
+	_, hasK8s := auths["kubernetes/"]
+	if kvErr == nil && kvv != nil && hasK8s {
+		return lost, e.bgWriteVault(ctx)
+	}
+	lost = fmt.Sprintf("lost its data: %s/data/%s absent (%v), auth/kubernetes enabled %v", mount, path, kvErr != nil, hasK8s)
+	vc := vaultConfig()
+	for _, name := range []string{"kubernetes-auth", "policy", "role", "kv"} {
+		found := false
+		for _, c := range vc.Checks {
+			if c.Name == name {
+				found = true
+				if err := c.Run(ctx, e, &Result{}); err != nil {
+					return lost, fmt.Errorf("writing again vault-config.%s: %w", name, err)
+				}
+			}
+		}
+		if !found {
+			return lost, fmt.Errorf("vault-config has no check %s", name)
+		}
+	}
+	return lost, e.bgWriteVault(ctx)
 }

@@ -15,6 +15,7 @@ func All() []Scenario {
 		revert(),
 		dynamic(),
 		rotation(),
+		breakGlass(),
 		bootstrap(),
 		tenants(),
 		audit(),

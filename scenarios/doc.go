@@ -10,6 +10,7 @@
 //	revert.go        back to the demo Secret (ch05 step 5)
 //	dynamic.go       dynamic Postgres credentials, directly and through ESO (ch05 step 4)
 //	rotation.go      a KV change reaches the Secret on a forced sync
+//	break_glass.go   ch15.05: a CronJob's break-glass copy starts a new catalog through a full Vault outage
 //	bootstrap.go     ch15.05 steps 1-3: a non-root platform admin onboards a tenant, kept to its names
 //	tenants.go       ch15.05: two tenants on one Vault, each kept to its own value and audience
 //	                 (its ESO half, per-tenant stores and ExternalSecrets, in tenants_eso.go)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	appsv1 "k8s.io/api/apps/v1"
+	authv1 "k8s.io/api/authentication/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -293,6 +297,9 @@ func (w *appWorkload) start(ctx context.Context) error {
 		return fmt.Errorf("%s %s: %w", w.spec.kind, w.spec.name, err)
 	}
 	env["DIAL_OVERRIDES"] = w.l.services.dialOverrides()
+	if err := w.l.podAPIEnv(ctx, w.spec, env); err != nil {
+		return fmt.Errorf("%s %s: %w", w.spec.kind, w.spec.name, err)
+	}
 	if w.addr != "" {
 		env["LISTEN_ADDR"] = w.addr
 	}
@@ -351,3 +358,50 @@ func (w *appWorkload) Restart(ctx context.Context) error {
 }
 
 func (w *appWorkload) Stop(context.Context) error { return w.p.Stop(lab.StopGrace) }
+
+// podAPIEnv gives a host-process workload what the kubelet gives a pod for reaching the
+// Kubernetes API: KUBERNETES_SERVICE_HOST and _PORT (always, as the kubelet sets them), and,
+// when the pod mounts its ServiceAccount token (automountServiceAccountToken: the pod's,
+// else the ServiceAccount's, else true), a token of that ServiceAccount (TokenRequest, 1h)
+// with the cluster CA and the namespace in a private directory named by SERVICEACCOUNT_DIR,
+// the stand-in for /var/run/secrets/kubernetes.io/serviceaccount.
+func (l *Lab) podAPIEnv(ctx context.Context, ps *podSpec, env map[string]string) error {
+	u, err := url.Parse(l.cp.ServerURL())
+	if err != nil {
+		return fmt.Errorf("the API server address: %w", err)
+	}
+	env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"] = u.Hostname(), u.Port()
+	sa := ps.pod.Spec.ServiceAccountName
+	if sa == "" {
+		sa = "default"
+	}
+	mount := ps.pod.Spec.AutomountServiceAccountToken
+	if mount == nil {
+		obj, err := l.kube.CoreV1().ServiceAccounts(ps.namespace).Get(ctx, sa, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("ServiceAccount %s/%s: %w", ps.namespace, sa, err)
+		}
+		mount = obj.AutomountServiceAccountToken
+	}
+	if mount != nil && !*mount {
+		return nil
+	}
+	expiry := int64(3600)
+	tr, err := l.kube.CoreV1().ServiceAccounts(ps.namespace).CreateToken(ctx, sa,
+		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: &expiry}}, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("token for ServiceAccount %s/%s: %w", ps.namespace, sa, err)
+	}
+	l.secrets.Add(tr.Status.Token)
+	dir := filepath.Join(l.workDir, "serviceaccount", ps.namespace+"-"+ps.name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for name, data := range map[string][]byte{"token": []byte(tr.Status.Token), "ca.crt": l.cp.CACert(), "namespace": []byte(ps.namespace)} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			return err
+		}
+	}
+	env["SERVICEACCOUNT_DIR"] = dir
+	return nil
+}

@@ -19,6 +19,8 @@ func All() []Scenario {
 		tenants(),
 		audit(),
 		injectorPSA(),
+		refreshRace(),
+		rolloutOnRotation(),
 		failover(),
 		leaseStorm(),
 		upgrade(), // last: it moves the lab to other versions

@@ -400,6 +400,7 @@ func (e *Env) rotationStale(ctx context.Context, r *Result, run *rotationRun) er
 		return fmt.Errorf("db-credentials' DB_DSN did not change with the password: the template does not render it from the KV value")
 	}
 	reads, stale := 0, 0
+	var lastStale time.Time
 	end := time.Now().Add(staleHold)
 	for time.Now().Before(end) {
 		fp, err := e.catalogFingerprint(ctx)
@@ -409,6 +410,7 @@ func (e *Env) rotationStale(ctx context.Context, r *Result, run *rotationRun) er
 		reads++
 		if fp.DBDSN == run.fpOriginal.DBDSN && fp.Instance == run.instance {
 			stale++
+			lastStale = time.Now()
 		}
 		select {
 		case <-ctx.Done():
@@ -418,7 +420,9 @@ func (e *Env) rotationStale(ctx context.Context, r *Result, run *rotationRun) er
 	}
 	n, errs, _ := run.books.between(kvPut, time.Now())
 	r.Figure("fingerprint-reads", float64(reads))
-	r.Figure("stale-seconds", staleHold.Seconds())
+	if !lastStale.IsZero() {
+		r.Figure("stale-seconds", lastStale.Sub(synced).Seconds()) // the Secret new, the catalog old
+	}
 	r.Figure("books-requests", float64(n))
 	r.Figure("books-errors", float64(errs))
 	run.staleHeld = reads > 0 && stale == reads
@@ -450,6 +454,7 @@ func (e *Env) rotationBump(ctx context.Context, r *Result, run *rotationRun) err
 	r.Figure("rollout-seconds", rolled.Sub(bump).Seconds())
 	r.Figure("books-requests-during-rollout", float64(n))
 	r.Figure("books-errors-during-rollout", float64(errs))
+	r.Note("secret-rotation bump to every pod on the new value: %.1fs; /books %d errors in %d requests", rolled.Sub(bump).Seconds(), errs, n)
 	holds := run.staleHeld && newOK
 	detail := fmt.Sprintf("the running catalog kept the old DB_DSN for %s after the Secret changed; after the secret-rotation bump (rollout %.1fs) every read showed the new one", staleHold, rolled.Sub(bump).Seconds())
 	if !newOK {

@@ -7,7 +7,7 @@ import (
 
 func TestSelect(t *testing.T) {
 	for labels, want := range map[string]string{
-		"":                               "baseline,vault-config,swap,revert,dynamic,rotation,break-glass,bootstrap,tenants,audit,injector-psa,failover,lease-storm,auto-unseal,upgrade",
+		"":                               "baseline,vault-config,swap,revert,dynamic,rotation,break-glass,bootstrap,tenants,audit,injector-psa,refresh-race,rollout-on-rotation,failover,lease-storm,auto-unseal,upgrade",
 		"scenario=swap":                  "swap",
 		"scenario=failover,swap":         "swap,failover",
 		" scenario=revert ":              "revert",

@@ -137,8 +137,19 @@ type Workload interface {
 	// URL reaches the workload's first port from the harness ("" when it has none).
 	URL() string
 	// Restart replaces the workload's pods (or process), which re-reads its environment,
-	// as `kubectl rollout restart` does, and waits until it is ready again.
+	// as `kubectl rollout restart` does, and waits until it is ready again: Rollout with the
+	// annotation kubectl.kubernetes.io/restartedAt.
 	Restart(ctx context.Context) error
+	// Rollout sets annotations on the pod template (as `kubectl patch` of
+	// spec.template.metadata.annotations does, e.g. the `secret-rotation: <ts>` bump of
+	// ch15.05) and waits until the rollout that starts is complete, as `kubectl rollout
+	// status` does: every pod is a new one, started with the environment resolved now. New
+	// pods are ready before old ones stop (a Deployment's default strategy at one replica:
+	// maxSurge 1, maxUnavailable 0). Embedded: a new process behind the workload's stable
+	// address (the Service's stand-in), which moves to it once it is ready; then the old one
+	// gets SIGTERM. Kind: the Deployment is patched; URL is a port-forward to one pod, opened
+	// again after the rollout.
+	Rollout(ctx context.Context, annotations map[string]string) error
 	// Stop removes the workload.
 	Stop(ctx context.Context) error
 }

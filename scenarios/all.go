@@ -20,6 +20,8 @@ func All() []Scenario {
 		tenants(),
 		audit(),
 		injectorPSA(),
+		refreshRace(),
+		rolloutOnRotation(),
 		failover(),
 		leaseStorm(),
 		autoUnseal(),

@@ -16,6 +16,10 @@
 //	                 (its ESO half, per-tenant stores and ExternalSecrets, in tenants_eso.go)
 //	audit.go         ch15.05: a file audit device on every node records the cross-tenant read
 //	injector_psa.go  ch05: ESO injects nothing; the Vault Agent injector meets Pod Security (kind, cluster)
+//	refresh_race.go  ch15.05: refreshInterval longer than the lease leaves a dead credential in the
+//	                 Secret; <= lease/2 never does (scaled TTLs, generator route)
+//	rollout_on_rotation.go  ch05/ch15.05: a rotated KV value reaches env-var consumers only by a
+//	                 rollout: the `secret-rotation` bump, and an in-suite reloader (reloader.go)
 //	failover.go      Vault HA: the active node dies, another takes over (ch15.05)
 //	lease_storm.go   Vault HA: many leases across a full restart, none orphaned (ch15.05)
 //	auto_unseal.go   Vault HA with seal "transit" (a KMS Vault): a full restart needs no unseal;

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	vault "github.com/hashicorp/vault/api"
 	authv1 "k8s.io/api/authentication/v1"
@@ -63,7 +64,9 @@ type Lab struct {
 
 	workloads proc.Group
 	services  services
-	active    *tcpproxy.Proxy // HA: the vault-active Service's stand-in
+	frontsMu  sync.Mutex
+	fronts    []*tcpproxy.Proxy // the workloads' Service stand-ins
+	active    *tcpproxy.Proxy   // HA: the vault-active Service's stand-in
 }
 
 var (
@@ -410,6 +413,12 @@ func (l *Lab) ContainerIDs() []string {
 	return nil
 }
 
+func (l *Lab) addFront(f *tcpproxy.Proxy) {
+	l.frontsMu.Lock()
+	defer l.frontsMu.Unlock()
+	l.fronts = append(l.fronts, f)
+}
+
 // Close implements lab.Lab: stops workloads, Vault, the KMS Vault, ESO, Postgres and the control plane, then
 // removes the work dir it created (the artifacts dir too, unless it was given explicitly).
 func (l *Lab) Close(ctx context.Context) error {
@@ -417,6 +426,12 @@ func (l *Lab) Close(ctx context.Context) error {
 	if err := l.workloads.StopAll(lab.StopGrace); err != nil {
 		errs = append(errs, err)
 	}
+	l.frontsMu.Lock()
+	for _, f := range l.fronts {
+		f.Close()
+	}
+	l.fronts = nil
+	l.frontsMu.Unlock()
 	if l.active != nil {
 		l.active.Close()
 	}

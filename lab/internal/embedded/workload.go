@@ -24,6 +24,7 @@ import (
 
 	"github.com/secretslab/secretslab/internal/kube"
 	"github.com/secretslab/secretslab/internal/proc"
+	"github.com/secretslab/secretslab/internal/tcpproxy"
 	"github.com/secretslab/secretslab/lab"
 )
 
@@ -194,13 +195,6 @@ func (l *Lab) Deploy(ctx context.Context, manifest []byte) (lab.Workload, error)
 			return nil, fmt.Errorf("%s %s: no bookstore binary configured for the embedded backend", ps.kind, ps.name)
 		}
 		w := &appWorkload{l: l, spec: ps, c: c}
-		if len(c.Ports) > 0 {
-			port, err := proc.FreePort()
-			if err != nil {
-				return nil, err
-			}
-			w.addr = "127.0.0.1:" + strconv.Itoa(port)
-		}
 		if err := w.start(ctx); err != nil {
 			return nil, err
 		}
@@ -266,19 +260,31 @@ func (l *Lab) deployPostgres(ctx context.Context, ps *podSpec, c corev1.Containe
 
 type pgWorkload struct{ name string }
 
-func (w *pgWorkload) Name() string                  { return w.name }
-func (w *pgWorkload) URL() string                   { return "" }
-func (w *pgWorkload) Restart(context.Context) error { return nil }
-func (w *pgWorkload) Stop(context.Context) error    { return nil }
+func (w *pgWorkload) Name() string                                     { return w.name }
+func (w *pgWorkload) URL() string                                      { return "" }
+func (w *pgWorkload) Restart(context.Context) error                    { return nil }
+func (w *pgWorkload) Rollout(context.Context, map[string]string) error { return nil }
+func (w *pgWorkload) Stop(context.Context) error                       { return nil }
 
-// appWorkload is the bookstore app as a host process.
+// appWorkload is the bookstore app as host processes: one at a time, two during a rollout.
+// A workload with a port is reached at addr, a loopback proxy (the Service's stand-in) that
+// hands each new connection to the current process.
 type appWorkload struct {
-	l    *Lab
-	spec *podSpec
-	c    corev1.Container
-	addr string
-	p    *proc.Process
+	l     *Lab
+	spec  *podSpec
+	c     corev1.Container
+	addr  string          // the stable address ("" without a port)
+	front *tcpproxy.Proxy // listens on addr
+
+	mu      sync.Mutex
+	p       *proc.Process // the current process
+	backend string        // its LISTEN_ADDR
 }
+
+// endpointGrace is how long an old process keeps serving after the proxy moved to the new one,
+// so that a connection handed to it just before the move is still accepted (Kubernetes: the
+// time endpoints take to drop a terminating pod, usually covered by a preStop sleep).
+const endpointGrace = time.Second
 
 func (w *appWorkload) Name() string { return w.spec.name }
 
@@ -289,58 +295,94 @@ func (w *appWorkload) URL() string {
 	return "http://" + w.addr
 }
 
-// start resolves the environment now (as a new pod would) and runs the process; a Job is
-// waited for until it exits, anything else until its readiness probe (or port) answers.
+// current is the address the proxy hands new connections to.
+func (w *appWorkload) current(context.Context) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.backend == "" {
+		return nil
+	}
+	return []string{w.backend}
+}
+
+// start runs the first process and, for a workload with a port, the proxy in front of it.
 func (w *appWorkload) start(ctx context.Context) error {
+	if len(w.c.Ports) > 0 && w.spec.kind != "Job" {
+		f, err := tcpproxy.Start(w.current)
+		if err != nil {
+			return err
+		}
+		w.front, w.addr = f, f.Addr()
+		w.l.addFront(f)
+	}
+	p, backend, err := w.launch(ctx)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.p, w.backend = p, backend
+	w.mu.Unlock()
+	return nil
+}
+
+// launch resolves the environment now (as a new pod would) and runs a process; a Job is
+// waited for until it exits, anything else until its readiness probe (or port) answers.
+func (w *appWorkload) launch(ctx context.Context) (*proc.Process, string, error) {
 	env, err := w.l.env(ctx, w.spec.namespace, w.c)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", w.spec.kind, w.spec.name, err)
+		return nil, "", fmt.Errorf("%s %s: %w", w.spec.kind, w.spec.name, err)
 	}
 	env["DIAL_OVERRIDES"] = w.l.services.dialOverrides()
 	if err := w.l.podAPIEnv(ctx, w.spec, env); err != nil {
-		return fmt.Errorf("%s %s: %w", w.spec.kind, w.spec.name, err)
+		return nil, "", fmt.Errorf("%s %s: %w", w.spec.kind, w.spec.name, err)
 	}
-	if w.addr != "" {
-		env["LISTEN_ADDR"] = w.addr
+	addr := ""
+	if w.front != nil {
+		port, err := proc.FreePort()
+		if err != nil {
+			return nil, "", err
+		}
+		addr = "127.0.0.1:" + strconv.Itoa(port)
+		env["LISTEN_ADDR"] = addr
 	}
 	var list []string
 	for k, v := range env {
 		list = append(list, k+"="+v)
 	}
 	sort.Strings(list)
-	w.p, err = proc.Start(proc.Spec{
+	p, err := proc.Start(proc.Spec{
 		Name: w.spec.namespace + "-" + w.spec.name, Path: w.l.opts.BookstoreBinary, Args: w.c.Args,
 		Env: list, LogDir: w.l.artifacts, Redact: w.l.secrets, Dir: w.l.workDir,
 	})
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	w.l.workloads.Add(w.p)
+	w.l.workloads.Add(p)
 	if w.spec.kind == "Job" {
-		return proc.WaitFor(ctx, fmt.Sprintf("Job %s/%s to complete", w.spec.namespace, w.spec.name), 3*time.Minute, 200*time.Millisecond, nil,
+		return p, "", proc.WaitFor(ctx, fmt.Sprintf("Job %s/%s to complete", w.spec.namespace, w.spec.name), 3*time.Minute, 200*time.Millisecond, nil,
 			func(context.Context) (bool, error) {
-				if w.p.Running() {
+				if p.Running() {
 					return false, nil
 				}
-				if err := w.p.Result(); err != nil {
-					return false, proc.Permanent(fmt.Errorf("%w (log: %s)", err, w.p.LogPath))
+				if err := p.Result(); err != nil {
+					return false, proc.Permanent(fmt.Errorf("%w (log: %s)", err, p.LogPath))
 				}
 				return true, nil
 			})
 	}
-	if w.addr == "" {
-		return nil
+	if addr == "" {
+		return p, "", nil
 	}
 	path := ""
 	if rp := w.c.ReadinessProbe; rp != nil && rp.HTTPGet != nil {
 		path = rp.HTTPGet.Path
 	}
-	return proc.WaitFor(ctx, fmt.Sprintf("%s %s/%s to be ready on %s%s", w.spec.kind, w.spec.namespace, w.spec.name, w.addr, path), 2*time.Minute, 200*time.Millisecond, w.p,
+	err = proc.WaitFor(ctx, fmt.Sprintf("%s %s/%s to be ready on %s%s", w.spec.kind, w.spec.namespace, w.spec.name, addr, path), 2*time.Minute, 200*time.Millisecond, p,
 		func(ctx context.Context) (bool, error) {
 			if path == "" {
-				return proc.PortInUseAddr(w.addr), nil
+				return proc.PortInUseAddr(addr), nil
 			}
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+w.addr+path, nil)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				return false, err
@@ -348,16 +390,61 @@ func (w *appWorkload) start(ctx context.Context) error {
 			resp.Body.Close()
 			return resp.StatusCode == http.StatusOK, nil
 		})
+	if err != nil {
+		_ = p.Stop(lab.StopGrace) // a pod that never got ready; the old one keeps serving
+		return nil, "", err
+	}
+	return p, addr, nil
 }
 
+// Restart implements lab.Workload: a rollout with kubectl's restartedAt annotation.
 func (w *appWorkload) Restart(ctx context.Context) error {
-	if err := w.p.Stop(lab.StopGrace); err != nil {
+	return w.Rollout(ctx, map[string]string{"kubectl.kubernetes.io/restartedAt": time.Now().Format(time.RFC3339Nano)})
+}
+
+// Rollout implements lab.Workload: the annotations go on the pod template, a new process
+// starts with the environment resolved now, the proxy moves to it once it is ready, and the
+// old one stops (SIGTERM: it finishes the requests it has) after endpointGrace.
+func (w *appWorkload) Rollout(ctx context.Context, annotations map[string]string) error {
+	if w.spec.kind == "Job" {
+		return fmt.Errorf("Job %s/%s cannot be rolled out", w.spec.namespace, w.spec.name)
+	}
+	if w.spec.pod.Annotations == nil {
+		w.spec.pod.Annotations = map[string]string{}
+	}
+	for k, v := range annotations {
+		w.spec.pod.Annotations[k] = v
+	}
+	p, backend, err := w.launch(ctx)
+	if err != nil {
 		return err
 	}
-	return w.start(ctx)
+	w.mu.Lock()
+	old := w.p
+	w.p, w.backend = p, backend
+	w.mu.Unlock()
+	if old == nil {
+		return nil
+	}
+	if w.front != nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(endpointGrace):
+		}
+	}
+	return old.Stop(lab.StopGrace)
 }
 
-func (w *appWorkload) Stop(context.Context) error { return w.p.Stop(lab.StopGrace) }
+func (w *appWorkload) Stop(context.Context) error {
+	w.mu.Lock()
+	p := w.p
+	w.backend = "" // the proxy (closed with the lab) refuses new connections
+	w.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	return p.Stop(lab.StopGrace)
+}
 
 // podAPIEnv gives a host-process workload what the kubelet gives a pod for reaching the
 // Kubernetes API: KUBERNETES_SERVICE_HOST and _PORT (always, as the kubelet sets them), and,

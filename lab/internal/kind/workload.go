@@ -2,6 +2,7 @@ package kind
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
@@ -94,8 +95,17 @@ func (w *workload) forward(ctx context.Context) error {
 
 // Restart is `kubectl rollout restart`: a new pod template annotation, then the rollout.
 func (w *workload) Restart(ctx context.Context) error {
-	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":%q}}}}}`, time.Now().Format(time.RFC3339Nano))
-	var err error
+	return w.Rollout(ctx, map[string]string{"kubectl.kubernetes.io/restartedAt": time.Now().Format(time.RFC3339Nano)})
+}
+
+// Rollout implements lab.Workload: the pod template's annotations patched, then the rollout
+// waited for as `kubectl rollout status` does, and the port-forward opened again.
+func (w *workload) Rollout(ctx context.Context, annotations map[string]string) error {
+	body, err := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{"annotations": annotations}}}})
+	if err != nil {
+		return err
+	}
+	patch := string(body)
 	switch w.kind {
 	case "Deployment":
 		_, err = w.l.kube.AppsV1().Deployments(w.ns).Patch(ctx, w.name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})

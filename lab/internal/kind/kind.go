@@ -79,6 +79,7 @@ type Lab struct {
 	kmsKeys                  *keyFile
 
 	forwards  []*portforward.Forward
+	fronts    []*serviceFront
 	workloads map[string]*workload
 	pgForward *portforward.Forward
 	pgAdmin   [3]string // user, password, database of the bookstore's Postgres superuser
@@ -332,10 +333,13 @@ func (l *Lab) VaultNodes() []lab.VaultNode {
 // cluster backend it removes what the run created instead (cluster.go).
 func (l *Lab) Close(ctx context.Context) error {
 	l.exportLogs()
+	for _, f := range l.fronts {
+		f.Close()
+	}
 	for _, f := range l.forwards {
 		f.Close()
 	}
-	l.forwards = nil
+	l.fronts, l.forwards = nil, nil
 	var errs []error
 	if l.run != nil {
 		if err := l.removeRun(ctx); err != nil {

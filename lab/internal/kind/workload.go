@@ -68,28 +68,28 @@ type workload struct {
 	l              *Lab
 	kind, name, ns string
 	port           int
-	fwd            *portforward.Forward
+	front          *serviceFront
 }
 
 func (w *workload) Name() string { return w.name }
 
 func (w *workload) URL() string {
-	if w.fwd == nil {
+	if w.front == nil {
 		return ""
 	}
-	return "http://" + w.fwd.Addr()
+	return "http://" + w.front.Addr()
 }
 
 func (w *workload) forward(ctx context.Context) error {
-	if w.fwd != nil {
-		w.fwd.Close()
+	if w.front != nil {
+		return nil
 	}
-	f, err := portforward.Open(ctx, w.l.cfg, w.ns, "svc/"+w.name, w.port)
+	f, err := openServiceFront(w.l, w.ns, w.name, w.port)
 	if err != nil {
-		return fmt.Errorf("port-forward to %s/%s: %w", w.ns, w.name, err)
+		return fmt.Errorf("the harness's way into Service %s/%s: %w", w.ns, w.name, err)
 	}
-	w.fwd = f
-	w.l.forwards = append(w.l.forwards, f)
+	w.front = f
+	w.l.fronts = append(w.l.fronts, f)
 	return nil
 }
 
@@ -99,7 +99,7 @@ func (w *workload) Restart(ctx context.Context) error {
 }
 
 // Rollout implements lab.Workload: the pod template's annotations patched, then the rollout
-// waited for as `kubectl rollout status` does, and the port-forward opened again.
+// waited for as `kubectl rollout status` does (the URL follows the ready pods meanwhile).
 func (w *workload) Rollout(ctx context.Context, annotations map[string]string) error {
 	body, err := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{"annotations": annotations}}}})
 	if err != nil {
@@ -117,18 +117,12 @@ func (w *workload) Rollout(ctx context.Context, annotations map[string]string) e
 	if err != nil {
 		return err
 	}
-	if err := w.waitReady(ctx); err != nil {
-		return err
-	}
-	if w.port != 0 {
-		return w.forward(ctx)
-	}
-	return nil
+	return w.waitReady(ctx)
 }
 
 func (w *workload) Stop(ctx context.Context) error {
-	if w.fwd != nil {
-		w.fwd.Close()
+	if w.front != nil {
+		w.front.Close()
 	}
 	bg := metav1.DeletePropagationBackground
 	opts := metav1.DeleteOptions{PropagationPolicy: &bg}

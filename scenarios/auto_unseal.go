@@ -302,7 +302,7 @@ func sealErrorLine(ctx context.Context, n lab.VaultNode) (string, error) {
 	out := []string{strings.TrimSpace(lines[last])}
 	for _, line := range lines[last+1 : min(last+8, len(lines))] {
 		if m := apiErrorDetail.FindStringSubmatchIndex(line); m != nil {
-			out = append(out, strings.TrimSpace(line[m[3]:]))
+			out = append(out, strings.TrimSpace(line[m[4]:])) // from "URL: ", "Code: " or "* ", the timestamp (group 1) dropped
 		}
 	}
 	return strings.Join(out, " "), nil

@@ -32,6 +32,7 @@ import (
 	"github.com/secretslab/secretslab/internal/kube"
 	"github.com/secretslab/secretslab/internal/portforward"
 	"github.com/secretslab/secretslab/internal/redact"
+	"github.com/secretslab/secretslab/internal/tcpproxy"
 	"github.com/secretslab/secretslab/lab"
 	"github.com/secretslab/secretslab/lab/kindcluster"
 	"github.com/secretslab/secretslab/versions"
@@ -80,6 +81,7 @@ type Lab struct {
 
 	forwards  []*portforward.Forward
 	fronts    []*serviceFront
+	proxies   []*tcpproxy.Proxy // the Vault nodes' stable addresses
 	workloads map[string]*workload
 	pgForward *portforward.Forward
 	pgAdmin   [3]string // user, password, database of the bookstore's Postgres superuser
@@ -336,10 +338,16 @@ func (l *Lab) Close(ctx context.Context) error {
 	for _, f := range l.fronts {
 		f.Close()
 	}
+	for _, p := range l.proxies {
+		p.Close()
+	}
+	for _, n := range l.allVaultNodes() {
+		n.setForward(nil)
+	}
 	for _, f := range l.forwards {
 		f.Close()
 	}
-	l.fronts, l.forwards = nil, nil
+	l.fronts, l.proxies, l.forwards = nil, nil, nil
 	var errs []error
 	if l.run != nil {
 		if err := l.removeRun(ctx); err != nil {

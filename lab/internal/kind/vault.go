@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
@@ -18,6 +19,7 @@ import (
 	"github.com/secretslab/secretslab/internal/charts"
 	"github.com/secretslab/secretslab/internal/portforward"
 	"github.com/secretslab/secretslab/internal/proc"
+	"github.com/secretslab/secretslab/internal/tcpproxy"
 	"github.com/secretslab/secretslab/internal/vaultops"
 	"github.com/secretslab/secretslab/lab"
 )
@@ -215,8 +217,31 @@ type vaultNode struct {
 	ns        string // "": the lab's Vault namespace
 	kms       bool   // the KMS Vault: its own root token and keys
 	killedUID string // the pod Kill deleted; Restart waits for a new one
-	fwd       *portforward.Forward
 	client    *vault.Client
+	// front is the node's address for its whole life: a loopback proxy to the current
+	// port-forward, which a restart replaces (each forward has its own local port)
+	front *tcpproxy.Proxy
+	mu    sync.Mutex
+	fwd   *portforward.Forward
+}
+
+// current is the address of the node's current forward (none while it is replaced).
+func (n *vaultNode) current(context.Context) []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.fwd == nil {
+		return nil
+	}
+	return []string{n.fwd.Addr()}
+}
+
+func (n *vaultNode) setForward(f *portforward.Forward) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.fwd != nil {
+		n.fwd.Close()
+	}
+	n.fwd = f
 }
 
 func (n *vaultNode) Name() string { return n.name }
@@ -238,7 +263,7 @@ func (n *vaultNode) rootToken() string {
 	}
 	return n.l.rootToken
 }
-func (n *vaultNode) Address() string       { return "http://" + n.fwd.Addr() }
+func (n *vaultNode) Address() string       { return "http://" + n.front.Addr() }
 func (n *vaultNode) Client() *vault.Client { return n.client }
 
 // waitRunning waits until the pod's containers run (a sealed Raft node is never Ready).
@@ -270,26 +295,32 @@ func (n *vaultNode) waitRunning(ctx context.Context) error {
 // can run before Vault listens, and client-go ends a forward whose first connection is
 // refused, so each attempt opens a fresh forward.
 func (n *vaultNode) forward(ctx context.Context) error {
-	return proc.WaitFor(ctx, "vault "+n.name+" to answer through a port-forward", 2*time.Minute, 2*time.Second, nil, func(ctx context.Context) (bool, error) {
-		if n.fwd != nil {
-			n.fwd.Close()
+	if n.front == nil {
+		p, err := tcpproxy.Start(n.current)
+		if err != nil {
+			return err
 		}
+		n.front = p
+		n.l.proxies = append(n.l.proxies, p)
+	}
+	return proc.WaitFor(ctx, "vault "+n.name+" to answer through a port-forward", 2*time.Minute, 2*time.Second, nil, func(ctx context.Context) (bool, error) {
 		f, err := portforward.Open(ctx, n.l.cfg, n.namespace(), "pod/"+n.name, 8200)
 		if err != nil {
+			n.setForward(nil)
 			return false, err
 		}
-		n.fwd = f
-		c, err := vaultops.NewClient("http://"+f.Addr(), n.rootToken())
-		if err != nil {
-			return false, proc.Permanent(err)
+		n.setForward(f)
+		if n.client == nil {
+			c, err := vaultops.NewClient(n.Address(), n.rootToken())
+			if err != nil {
+				return false, proc.Permanent(err)
+			}
+			n.client = c
 		}
-		n.client = c
-		if _, err := vaultops.WaitAnswering(ctx, c, 5*time.Second); err != nil {
-			f.Close()
-			n.fwd = nil
+		if _, err := vaultops.WaitAnswering(ctx, n.client, 5*time.Second); err != nil {
+			n.setForward(nil)
 			return false, err
 		}
-		n.l.forwards = append(n.l.forwards, f)
 		return true, nil
 	})
 }
@@ -381,4 +412,13 @@ func (l *Lab) freshVault(ctx context.Context) error {
 		}
 		return true, nil
 	})
+}
+
+// allVaultNodes are the Vault servers and, with the transit seal, the KMS Vault.
+func (l *Lab) allVaultNodes() []*vaultNode {
+	nodes := append([]*vaultNode(nil), l.nodes...)
+	if l.kms != nil {
+		nodes = append(nodes, l.kms)
+	}
+	return nodes
 }

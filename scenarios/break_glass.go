@@ -237,10 +237,16 @@ func breakGlass() Scenario {
 						return err
 					}
 				}
-				down, state := e.vaultAllDown(ctx, nodes)
+				// a killed pod's container can answer for a moment after its deletion
+				var state string
+				err = waitFor(ctx, "every Vault node to be unreachable or sealed after the kill", e.Timeouts.Failover, func(ctx context.Context) (bool, error) {
+					var down bool
+					down, state = e.vaultAllDown(ctx, nodes)
+					return down, nil
+				})
 				r.Note("%s", state)
-				if !down {
-					return fmt.Errorf("after killing every node: %s", state)
+				if err != nil {
+					return fmt.Errorf("after killing every node: %s: %w", state, err)
 				}
 				return nil
 			}},

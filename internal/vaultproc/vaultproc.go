@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,6 +54,9 @@ type Options struct {
 	LogDir   string      // one log per node: vault-0.log, vault-1.log... (default WorkDir/logs)
 	KeysFile string      // root token and unseal keys, mode 0600 (default WorkDir/vault-keys.json)
 	Redact   *redact.Set // receives the root token and unseal keys; masks them in the logs
+	// PerformanceMultiplier is performance_multiplier in the Raft storage stanza (0: not
+	// written, Vault's default).
+	PerformanceMultiplier int
 }
 
 // Cluster is a running Vault: one dev server or N Raft nodes.
@@ -182,7 +186,7 @@ func StartRaft(ctx context.Context, opts Options, nodes int) (*Cluster, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := writeRaftConfig(cfg, n.name, filepath.Join(n.spec.Dir, "data"), apiPort, clusterPort); err != nil {
+		if err := writeRaftConfig(cfg, n.name, filepath.Join(n.spec.Dir, "data"), apiPort, clusterPort, opts.PerformanceMultiplier); err != nil {
 			return nil, err
 		}
 	}
@@ -192,9 +196,16 @@ func StartRaft(ctx context.Context, opts Options, nodes int) (*Cluster, error) {
 	return c, nil
 }
 
-func writeRaftConfig(path, nodeID, dataDir string, apiPort, clusterPort int) error {
+func writeRaftConfig(path, nodeID, dataDir string, apiPort, clusterPort, perfMult int) error {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("vaultproc: %w", err)
+	}
+	if perfMult < 0 {
+		return fmt.Errorf("vaultproc: performance_multiplier %d: want 0 (Vault's default) or more", perfMult)
+	}
+	extra := ""
+	if perfMult > 0 {
+		extra = fmt.Sprintf("\n  performance_multiplier = %d", perfMult)
 	}
 	hcl := fmt.Sprintf(`ui            = false
 disable_mlock = true
@@ -203,7 +214,7 @@ cluster_addr  = "https://127.0.0.1:%[2]d"
 
 storage "raft" {
   path    = %[3]q
-  node_id = %[4]q
+  node_id = %[4]q%[5]s
 }
 
 listener "tcp" {
@@ -211,7 +222,7 @@ listener "tcp" {
   cluster_address = "127.0.0.1:%[2]d"
   tls_disable     = true
 }
-`, apiPort, clusterPort, dataDir, nodeID)
+`, apiPort, clusterPort, dataDir, nodeID, extra)
 	if err := os.WriteFile(path, []byte(hcl), 0o600); err != nil {
 		return fmt.Errorf("vaultproc: write %s: %w", path, err)
 	}
@@ -554,4 +565,87 @@ func (n *Node) Replace(ctx context.Context, binary string, grace time.Duration) 
 		return fmt.Errorf("start %s on %s: %w", n.name, binary, err)
 	}
 	return nil
+}
+
+// LogPath is the node's log file (every process of the node appends to it).
+func (n *Node) LogPath() string { return filepath.Join(n.spec.LogDir, n.spec.Name+".log") }
+
+// PeakRSS reads VmHWM (the peak resident set size) of the node's current process from
+// /proc/PID/status, in bytes. A restarted node's peak is its new process's.
+func (n *Node) PeakRSS() (int64, error) {
+	p := n.Process()
+	if p == nil || !p.Running() {
+		return 0, fmt.Errorf("%s is not running", n.name)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Record.PID))
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", n.name, err)
+	}
+	return ParseVmHWM(string(b))
+}
+
+// ParseVmHWM returns VmHWM of a /proc/PID/status text, in bytes.
+func ParseVmHWM(status string) (int64, error) {
+	for _, line := range strings.Split(status, "\n") {
+		rest, ok := strings.CutPrefix(line, "VmHWM:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, fmt.Errorf("VmHWM line %q: want \"N kB\"", line)
+		}
+		kb, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("VmHWM line %q: %w", line, err)
+		}
+		return kb * 1024, nil
+	}
+	return 0, errors.New("no VmHWM line in the process status")
+}
+
+// RaftPerformanceMultiplier reads the multiplier the node's Raft runs with from the last
+// "creating Raft" line of its log: Vault multiplies hashicorp/raft's ElectionTimeout (1 s)
+// by performance_multiplier and logs the resulting raft.Config.
+func (n *Node) RaftPerformanceMultiplier() (int, error) {
+	b, err := os.ReadFile(n.LogPath())
+	if err != nil {
+		return 0, err
+	}
+	return ParseRaftMultiplier(string(b))
+}
+
+// raftBaseElectionTimeout is hashicorp/raft's DefaultConfig ElectionTimeout, which Vault's
+// raft backend multiplies by performance_multiplier.
+const raftBaseElectionTimeout = time.Second
+
+// ParseRaftMultiplier finds the last "creating Raft" log line of a Vault log and returns its
+// ElectionTimeout divided by raft's default (1 s): the performance_multiplier in effect.
+func ParseRaftMultiplier(log string) (int, error) {
+	i := strings.LastIndex(log, "creating Raft")
+	if i < 0 {
+		return 0, errors.New(`no "creating Raft" line in the log`)
+	}
+	line := log[i:]
+	if j := strings.IndexByte(line, '\n'); j >= 0 {
+		line = line[:j]
+	}
+	const key = "ElectionTimeout:"
+	k := strings.Index(line, key)
+	if k < 0 {
+		return 0, errors.New(`the "creating Raft" line has no ElectionTimeout`)
+	}
+	v := line[k+len(key):]
+	if e := strings.IndexAny(v, ", }"); e >= 0 {
+		v = v[:e]
+	}
+	ns, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("ElectionTimeout %q: %w", v, err)
+	}
+	d := time.Duration(ns)
+	if d <= 0 || d%raftBaseElectionTimeout != 0 {
+		return 0, fmt.Errorf("ElectionTimeout %s is not a whole multiple of %s", d, raftBaseElectionTimeout)
+	}
+	return int(d / raftBaseElectionTimeout), nil
 }

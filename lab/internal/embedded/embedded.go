@@ -132,7 +132,7 @@ func Up(ctx context.Context, opts lab.Options) (_ *Lab, err error) {
 
 	vopts := vaultproc.Options{
 		Binary: bins["vault"], WorkDir: filepath.Join(l.workDir, "vault"), LogDir: l.artifacts,
-		KeysFile: l.KeysFile(), Redact: l.secrets,
+		KeysFile: l.KeysFile(), Redact: l.secrets, PerformanceMultiplier: opts.RaftPerformanceMultiplier,
 	}
 	if l.opts.VaultMode == lab.VaultHA {
 		l.say("starting Vault %s: 3 Raft nodes (init, unseal, join)", opts.Versions.Vault)
@@ -287,6 +287,40 @@ func (l *Lab) VaultNodes() []lab.VaultNode {
 		out = append(out, n)
 	}
 	return out
+}
+
+// RaftPerformanceMultiplier implements lab.RaftTiming: read back from each node's log (the
+// raft.Config Vault logs when it creates Raft); every node must agree.
+func (l *Lab) RaftPerformanceMultiplier(ctx context.Context) (int, string, error) {
+	if l.opts.VaultMode != lab.VaultHA {
+		return 0, "", fmt.Errorf("a dev-mode Vault has no Raft storage")
+	}
+	got := -1
+	for _, n := range l.vault.Nodes() {
+		m, err := n.RaftPerformanceMultiplier()
+		if err != nil {
+			return 0, "", fmt.Errorf("%s: %w", n.Name(), err)
+		}
+		if got >= 0 && m != got {
+			return 0, "", fmt.Errorf("the nodes run different multipliers (%d and %d on %s)", got, m, n.Name())
+		}
+		got = m
+	}
+	return got, "read back from the raft.Config each node logged when it created Raft (ElectionTimeout / 1s)", nil
+}
+
+// VaultPeakMemory implements lab.VaultMemory: VmHWM of each Vault process (a restarted
+// node's is its new process's).
+func (l *Lab) VaultPeakMemory(ctx context.Context) (map[string]int64, string, error) {
+	out := map[string]int64{}
+	for _, n := range l.vault.Nodes() {
+		v, err := n.PeakRSS()
+		if err != nil {
+			return nil, "", err
+		}
+		out[n.Name()] = v
+	}
+	return out, "VmHWM of each Vault process (/proc/PID/status)", nil
 }
 
 // VaultAuditFile implements lab.Lab: the Vault nodes are host processes, so they share one

@@ -1,0 +1,27 @@
+package scenarios
+
+import "testing"
+
+func TestSpreadOf(t *testing.T) {
+	for _, tc := range []struct {
+		in   []float64
+		want spread
+	}{
+		{[]float64{14.4}, spread{14.4, 14.4, 14.4}},
+		{[]float64{9, 3, 6}, spread{3, 6, 9}},
+		{[]float64{4, 1, 3, 2}, spread{1, 2.5, 4}},
+	} {
+		got, err := spreadOf(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("spreadOf(%v) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+		}
+	}
+	if _, err := spreadOf(nil); err == nil {
+		t.Error("spreadOf(nil): want an error")
+	}
+	var r Result
+	r.figureSpread("x", []float64{5, 1, 3})
+	if r.figures["x-min"] != 1 || r.figures["x-median"] != 3 || r.figures["x-max"] != 5 {
+		t.Errorf("figureSpread recorded %v", r.figures)
+	}
+}

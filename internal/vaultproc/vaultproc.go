@@ -605,8 +605,8 @@ func ParseVmHWM(status string) (int64, error) {
 }
 
 // RaftPerformanceMultiplier reads the multiplier the node's Raft runs with from the last
-// "creating Raft" line of its log: Vault multiplies hashicorp/raft's ElectionTimeout (1 s)
-// by performance_multiplier and logs the resulting raft.Config.
+// "creating Raft" line of its log: Vault multiplies hashicorp/raft's timeouts by
+// performance_multiplier and logs the resulting raft.Config.
 func (n *Node) RaftPerformanceMultiplier() (int, error) {
 	b, err := os.ReadFile(n.LogPath())
 	if err != nil {
@@ -615,12 +615,14 @@ func (n *Node) RaftPerformanceMultiplier() (int, error) {
 	return ParseRaftMultiplier(string(b))
 }
 
-// raftBaseElectionTimeout is hashicorp/raft's DefaultConfig ElectionTimeout, which Vault's
-// raft backend multiplies by performance_multiplier.
-const raftBaseElectionTimeout = time.Second
+// raftBaseLeaderLease is hashicorp/raft's DefaultConfig LeaderLeaseTimeout, which Vault's
+// raft backend multiplies by performance_multiplier (physical/raft applyConfigSettings).
+// The election and heartbeat timeouts are no measure: a node that joins a cluster logs them
+// three times larger for its first election (initialTimeoutMultiplier, Vault 1.17).
+const raftBaseLeaderLease = 500 * time.Millisecond
 
 // ParseRaftMultiplier finds the last "creating Raft" log line of a Vault log and returns its
-// ElectionTimeout divided by raft's default (1 s): the performance_multiplier in effect.
+// LeaderLeaseTimeout divided by raft's default (500 ms): the performance_multiplier in effect.
 func ParseRaftMultiplier(log string) (int, error) {
 	i := strings.LastIndex(log, "creating Raft")
 	if i < 0 {
@@ -630,10 +632,10 @@ func ParseRaftMultiplier(log string) (int, error) {
 	if j := strings.IndexByte(line, '\n'); j >= 0 {
 		line = line[:j]
 	}
-	const key = "ElectionTimeout:"
+	const key = "LeaderLeaseTimeout:"
 	k := strings.Index(line, key)
 	if k < 0 {
-		return 0, errors.New(`the "creating Raft" line has no ElectionTimeout`)
+		return 0, errors.New(`the "creating Raft" line has no LeaderLeaseTimeout`)
 	}
 	v := line[k+len(key):]
 	if e := strings.IndexAny(v, ", }"); e >= 0 {
@@ -641,11 +643,11 @@ func ParseRaftMultiplier(log string) (int, error) {
 	}
 	ns, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("ElectionTimeout %q: %w", v, err)
+		return 0, fmt.Errorf("LeaderLeaseTimeout %q: %w", v, err)
 	}
 	d := time.Duration(ns)
-	if d <= 0 || d%raftBaseElectionTimeout != 0 {
-		return 0, fmt.Errorf("ElectionTimeout %s is not a whole multiple of %s", d, raftBaseElectionTimeout)
+	if d <= 0 || d%raftBaseLeaderLease != 0 {
+		return 0, fmt.Errorf("LeaderLeaseTimeout %s is not a whole multiple of %s", d, raftBaseLeaderLease)
 	}
-	return int(d / raftBaseElectionTimeout), nil
+	return int(d / raftBaseLeaderLease), nil
 }

@@ -346,17 +346,20 @@ func TestStartFailsCleanlyWithoutBinary(t *testing.T) {
 }
 
 func TestParseRaftMultiplier(t *testing.T) {
-	line := func(ns string) string {
-		return `2026-11-30T17:32:49.048Z [INFO]  storage.raft: creating Raft: config="&raft.Config{ProtocolVersion:3, HeartbeatTimeout:5000000000, ElectionTimeout:` + ns + `, CommitTimeout:50000000}"` + "\n"
+	// as Vault 1.17 logs it: a joining node's election and heartbeat timeouts are 3x for its
+	// first election, the leader lease is not
+	line := func(election, lease string) string {
+		return `2026-11-30T17:32:49.048Z [INFO]  storage.raft: creating Raft: config="&raft.Config{ProtocolVersion:3, HeartbeatTimeout:15000000000, ElectionTimeout:` + election + `, CommitTimeout:50000000, LeaderLeaseTimeout:` + lease + `, LocalID:\"vault-0\"}"` + "\n"
 	}
 	for _, tc := range []struct {
 		log  string
 		want int
 		err  bool
 	}{
-		{log: line("5000000000"), want: 5},
-		{log: line("5000000000") + "other\n" + line("1000000000"), want: 1}, // a restart with a new config: the last line counts
-		{log: line("1500000000"), err: true},
+		{log: line("15000000000", "2500000000"), want: 5},
+		{log: line("5000000000", "2500000000"), want: 5},
+		{log: line("15000000000", "2500000000") + "other\n" + line("3000000000", "500000000"), want: 1}, // a restart with a new config: the last line counts
+		{log: line("1500000000", "750000000"), err: true},
 		{log: "no raft here\n", err: true},
 		{log: `storage.raft: creating Raft: config="&raft.Config{HeartbeatTimeout:1}"`, err: true},
 	} {

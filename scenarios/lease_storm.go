@@ -32,6 +32,12 @@ const (
 	stormESOLabel    = "secretslab.dev/lease-storm"
 )
 
+// stormWait bounds a wait on n leases: the named timeout plus 100 ms a lease (at least 10
+// a second), so a bench with thousands is not cut short by a timeout sized for CI.
+func stormWait(base time.Duration, n int) time.Duration {
+	return base + time.Duration(n)*100*time.Millisecond
+}
+
 // stormPlan splits n leases into ESO-minted, expiring and kept (revoked by prefix).
 func stormPlan(n int) (eso, expiry, keep int) {
 	eso = min(n/10, stormESOMax)
@@ -168,7 +174,7 @@ func leaseStorm() Scenario {
 					names = append(names, c.user)
 				}
 				leftLeases, leftRoles := -1, -1
-				err = waitFor(ctx, fmt.Sprintf("Vault to revoke the %d expired leases and Postgres to have none of their roles", expN), time.Until(last)+e.Timeouts.Revoke, func(ctx context.Context) (bool, error) {
+				err = waitFor(ctx, fmt.Sprintf("Vault to revoke the %d expired leases and Postgres to have none of their roles", expN), time.Until(last)+stormWait(e.Timeouts.Revoke, expN), func(ctx context.Context) (bool, error) {
 					all, err := e.leaseIDs(ctx)
 					if err != nil {
 						return false, err
@@ -214,7 +220,7 @@ func leaseStorm() Scenario {
 					return err
 				}
 				left := -1
-				err = waitFor(ctx, "Vault to list no lease under the database role", e.Timeouts.Revoke, func(ctx context.Context) (bool, error) {
+				err = waitFor(ctx, "Vault to list no lease under the database role", stormWait(e.Timeouts.Revoke, n), func(ctx context.Context) (bool, error) {
 					left, err = e.countLeases(ctx)
 					return err == nil && left == 0, err
 				})
@@ -232,7 +238,7 @@ func leaseStorm() Scenario {
 					return fmt.Errorf("revoke-prefix did not run")
 				}
 				left := -1
-				err := waitFor(ctx, "pg_roles to hold none of the database role's minted users", e.Timeouts.Revoke, func(ctx context.Context) (bool, error) {
+				err := waitFor(ctx, "pg_roles to hold none of the database role's minted users", stormWait(e.Timeouts.Revoke, e.Leases), func(ctx context.Context) (bool, error) {
 					n, err := e.countMintedRoles(ctx)
 					left = n
 					return err == nil && n == 0, err
@@ -291,6 +297,8 @@ func (e *Env) mintMany(ctx context.Context, n int) ([]mintedCred, error) {
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, stormWait(e.Timeouts.Sync, n))
+	defer cancel()
 	client := e.Lab.Vault()
 	out := make([]mintedCred, n)
 	passwords := make([]string, n)
@@ -337,7 +345,7 @@ func (e *Env) mintMany(ctx context.Context, n int) ([]mintedCred, error) {
 		return nil, firstErr
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("minting %d credentials (%s at most): %w", n, stormWait(e.Timeouts.Sync, n), err)
 	}
 	return out, nil
 }
@@ -377,7 +385,7 @@ func (e *Env) stormESO(ctx context.Context, n int) error {
 		return err
 	}
 	ready := 0
-	err = waitFor(ctx, fmt.Sprintf("the %d storm ExternalSecrets to be Ready", n), e.Timeouts.Sync+time.Duration(n)*time.Second, func(ctx context.Context) (bool, error) {
+	err = waitFor(ctx, fmt.Sprintf("the %d storm ExternalSecrets to be Ready", n), stormWait(e.Timeouts.Sync, 10*n), func(ctx context.Context) (bool, error) {
 		ready = 0
 		for _, es := range list {
 			cur, err := e.Kube.Get(ctx, es)

@@ -25,3 +25,17 @@ func TestSpreadOf(t *testing.T) {
 		t.Errorf("figureSpread recorded %v", r.figures)
 	}
 }
+
+func TestStormPlan(t *testing.T) {
+	for _, tc := range []struct{ n, eso, expiry, keep int }{
+		{200, 20, 50, 130},
+		{1000, 50, 250, 700}, // ESO's share is capped
+		{5000, 50, 1250, 3700},
+		{3, 0, 0, 3},
+	} {
+		eso, expiry, keep := stormPlan(tc.n)
+		if eso != tc.eso || expiry != tc.expiry || keep != tc.keep || eso+expiry+keep != tc.n {
+			t.Errorf("stormPlan(%d) = %d, %d, %d; want %d, %d, %d", tc.n, eso, expiry, keep, tc.eso, tc.expiry, tc.keep)
+		}
+	}
+}

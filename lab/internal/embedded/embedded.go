@@ -306,7 +306,7 @@ func (l *Lab) RaftPerformanceMultiplier(ctx context.Context) (int, string, error
 		}
 		got = m
 	}
-	return got, "read back from the raft.Config each node logged when it created Raft (ElectionTimeout / 1s)", nil
+	return got, "read back from the raft.Config each node logged when it created Raft (LeaderLeaseTimeout / 500ms)", nil
 }
 
 // VaultPeakMemory implements lab.VaultMemory: VmHWM of each Vault process (a restarted

@@ -27,6 +27,7 @@ var BenchFigures = []string{
 	"failover.eso-errors",
 	"failover.rejoin-seconds",
 	"lease-storm.leases-planned",
+	"lease-storm.minted-before-error",
 	"lease-storm.mint-per-second",
 	"lease-storm.restart-seconds",
 	"lease-storm.restart-voters-seconds",

@@ -11,7 +11,7 @@ func TestBenchTable(t *testing.T) {
 	r := &Report{Checks: []Check{
 		{ID: "failover.kills", Scenario: "failover", Figures: map[string]float64{
 			"kill1-new-active-seconds": 19, "kill2-new-active-seconds": 22.3, "kill3-new-active-seconds": 21.4,
-			"new-active-seconds-min": 19, "eso-error-window-seconds": 23.2,
+			"new-active-min-seconds": 19, "eso-error-window-seconds": 23.2,
 			"kill1-eso-error-window-seconds": 19.6, "kill2-eso-error-window-seconds": 24.6, "kill3-eso-error-window-seconds": 23.2,
 		}},
 		{ID: "failover.raft-timing", Scenario: "failover", Figures: map[string]float64{"raft-performance-multiplier": 5}},

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // spread is min, median and max of a series (the median of an even count is the mean of the
@@ -22,13 +23,22 @@ func spreadOf(xs []float64) (spread, error) {
 	return spread{Min: s[0], Median: mid, Max: s[len(s)-1]}, nil
 }
 
-// figureSpread records NAME-min, NAME-median and NAME-max of xs.
+// figureSpread records the min, median and max of xs as NAME-min, NAME-median and NAME-max,
+// the statistic before a unit suffix (-seconds, -ms) so the reports keep the unit:
+// new-active-seconds gives new-active-min-seconds.
 func (r *Result) figureSpread(name string, xs []float64) {
 	sp, err := spreadOf(xs)
 	if err != nil {
 		return
 	}
-	r.Figure(name+"-min", sp.Min)
-	r.Figure(name+"-median", sp.Median)
-	r.Figure(name+"-max", sp.Max)
+	base, unit := name, ""
+	for _, u := range []string{"-seconds", "-ms"} {
+		if b, ok := strings.CutSuffix(name, u); ok {
+			base, unit = b, u
+			break
+		}
+	}
+	r.Figure(base+"-min"+unit, sp.Min)
+	r.Figure(base+"-median"+unit, sp.Median)
+	r.Figure(base+"-max"+unit, sp.Max)
 }

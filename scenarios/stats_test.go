@@ -24,6 +24,10 @@ func TestSpreadOf(t *testing.T) {
 	if r.figures["x-min"] != 1 || r.figures["x-median"] != 3 || r.figures["x-max"] != 5 {
 		t.Errorf("figureSpread recorded %v", r.figures)
 	}
+	r.figureSpread("new-active-seconds", []float64{2, 4})
+	if r.figures["new-active-min-seconds"] != 2 || r.figures["new-active-median-seconds"] != 3 || r.figures["new-active-max-seconds"] != 4 {
+		t.Errorf("figureSpread with a unit recorded %v", r.figures)
+	}
 }
 
 func TestStormPlan(t *testing.T) {

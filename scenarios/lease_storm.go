@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	vault "github.com/hashicorp/vault/api"
 	"github.com/jackc/pgx/v5"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -294,12 +295,20 @@ func (e *Env) revokePrefixAsync(ctx context.Context) error {
 	if _, ok := ctx.Deadline(); !ok {
 		return fmt.Errorf("revoke-prefix: the caller's context has no deadline")
 	}
-	c, err := e.Lab.Vault().Clone()
+	// a client of its own: api.DefaultConfig's http.Client (60 s timeout) is a new one, which
+	// a Clone would share with the lab's client
+	cfg := vault.DefaultConfig()
+	if cfg.Error != nil {
+		return cfg.Error
+	}
+	lc := e.Lab.Vault()
+	cfg.Address, cfg.MaxRetries, cfg.Timeout, cfg.HttpClient.Timeout = lc.Address(), 0, 0, 0
+	c, err := vault.NewClient(cfg)
 	if err != nil {
 		return err
 	}
-	c.SetToken(e.Lab.Vault().Token())
-	c.SetClientTimeout(0)
+	c.ClearNamespace()
+	c.SetToken(lc.Token())
 	_, err = c.Logical().WriteWithContext(ctx, "sys/leases/revoke-prefix/"+mount+"/creds/"+role, map[string]any{"sync": false})
 	if err != nil {
 		return fmt.Errorf("revoke-prefix %s/creds/%s: %s", mount, role, e.Lab.Secrets().String(err.Error()))

@@ -15,7 +15,7 @@ LABELS ?=
 VERSIONS ?=
 export VERSIONS
 
-.PHONY: all build cli bookstore lab lab-down lab-status test test-ha test-autounseal test-candidate test-upgrade test-unit conformance upgrade-check versions clean
+.PHONY: all build cli bookstore lab lab-down lab-status test test-ha test-autounseal test-candidate test-upgrade test-unit conformance upgrade-check bench versions clean
 
 all: build
 
@@ -108,6 +108,29 @@ test-upgrade: build
 	set -a && eval "$$($(BIN) build --env)" && \
 	  ARTIFACTS_DIR=$(ARTIFACTS_DIR)/upgrade REPORT_DIR=$(ARTIFACTS_DIR)/upgrade/report BACKEND=embedded UPGRADE_TO=$(CANDIDATE_SET) \
 	  $(GO) test $(GOTEST_FLAGS) -run '^TestConformance$$' ./e2e -args --labels scenario=upgrade
+
+## bench: measurements on the embedded backend with Vault HA, never timed assertions: failover
+##        x BENCH_FAILOVERS with each Raft performance_multiplier of BENCH_MULTIPLIERS (0: Vault's
+##        default), the lease storm at each N of BENCH_LEASES; each run its own lab and report
+##        in BENCH_DIR/RUN, then one table (figure, min, median, max) on stdout and in
+##        BENCH_DIR/bench.md (and bench.json). Fails when a run had a failed check.
+BENCH_DIR ?= $(CURDIR)/reports/bench
+BENCH_FAILOVERS ?= 3
+BENCH_MULTIPLIERS ?= 0 1
+BENCH_LEASES ?= 1000 5000
+bench: cli bookstore build
+	rm -rf $(BENCH_DIR) && mkdir -p $(BENCH_DIR)
+	set -a && eval "$$($(BIN) build --env)" && set +a && status=0; \
+	for m in $(BENCH_MULTIPLIERS); do \
+	  $(BIN) conformance --backend embedded --ha --bookstore-binary bin/bookstore --labels scenario=failover \
+	    --failovers $(BENCH_FAILOVERS) --raft-performance-multiplier $$m --out $(BENCH_DIR)/failover-pm$$m || status=1; \
+	done; \
+	for n in $(BENCH_LEASES); do \
+	  $(BIN) conformance --backend embedded --ha --bookstore-binary bin/bookstore --labels scenario=lease-storm \
+	    --leases $$n --out $(BENCH_DIR)/lease-storm-n$$n || status=1; \
+	done; \
+	$(BIN) report bench --out $(BENCH_DIR) $(BENCH_DIR)/*/report.json || status=1; \
+	exit $$status
 
 ## test-unit: only the tests that need no component binaries
 test-unit:

@@ -85,6 +85,9 @@ func prepareRunner(ctx context.Context, _ *envconf.Config) (context.Context, err
 		return ctx, err
 	}
 	env.AllowDisruptive = os.Getenv(scenarios.AllowDisruptiveEnv) == "1"
+	if env.Failovers, env.Leases, err = scenarios.SizesFromEnv(); err != nil {
+		return ctx, err
+	}
 	runner = &scenarios.Runner{Env: env}
 	startedAt = time.Now()
 	return ctx, nil

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -115,13 +116,19 @@ func bringLabUp(ctx context.Context, _ *envconf.Config) (context.Context, error)
 	if os.Getenv("HA") == "1" {
 		mode = lab.VaultHA
 	}
+	perfMult := 0
+	if v := os.Getenv(lab.RaftPerformanceMultiplierEnv); v != "" {
+		if perfMult, err = strconv.Atoi(v); err != nil || perfMult < 0 {
+			return ctx, fmt.Errorf("%s=%q: want 0 (Vault's default) or more", lab.RaftPerformanceMultiplierEnv, v)
+		}
+	}
 	l, err := backend.Up(ctx, lab.Options{
 		Backend: name, Versions: v, VaultMode: mode, Seal: os.Getenv("VAULT_SEAL"), ArtifactsDir: filepath.Join(artifactsDir, "lab"),
 		PostgresMode: os.Getenv("POSTGRES_MODE"), Progress: os.Stdout,
 		BookstoreImage: bookstoreImage(), BookstoreBinary: app,
 		VaultChart: os.Getenv("VAULT_CHART"), ESOChart: os.Getenv("ESO_CHART"), ESOCRDs: os.Getenv("ESO_CRDS"),
 		Preload: strings.Fields(os.Getenv("PRELOAD_IMAGES")), ClusterName: labName(), RunName: os.Getenv("RUN_NAME"),
-		Secrets: labSecrets,
+		Secrets: labSecrets, RaftPerformanceMultiplier: perfMult,
 	})
 	if err != nil {
 		return ctx, fmt.Errorf("bring the lab up: %s", labSecrets.String(err.Error()))

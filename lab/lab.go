@@ -229,6 +229,30 @@ type Options struct {
 	// Secrets is where the lab registers every secret value it makes (nil: a new set). Pass
 	// one to keep the values when Up fails, so a canary can still search what was written.
 	Secrets *redact.Set
+	// RaftPerformanceMultiplier is performance_multiplier in the Raft storage stanza of a
+	// VaultHA lab (embedded: each node's config; kind and cluster: the chart's raft config).
+	// 0 leaves Vault's default (5 in Vault 1.17). Env RaftPerformanceMultiplierEnv.
+	RaftPerformanceMultiplier int
+}
+
+// RaftPerformanceMultiplierEnv names the variable that sets Options.RaftPerformanceMultiplier.
+const RaftPerformanceMultiplierEnv = "VAULT_RAFT_PERFORMANCE_MULTIPLIER"
+
+// VaultDefaultPerformanceMultiplier is what Vault uses when the stanza sets none (Vault 1.17,
+// physical/raft: "performance_multiplier ... defaults to 5").
+const VaultDefaultPerformanceMultiplier = 5
+
+// RaftTiming is a lab that can say which Raft performance_multiplier its Vault nodes run
+// with: read back from the running nodes when it can (how says from where), else the
+// configured value (how says so).
+type RaftTiming interface {
+	RaftPerformanceMultiplier(ctx context.Context) (mult int, how string, err error)
+}
+
+// VaultMemory is a lab that can read each Vault server's peak resident memory (bytes, by
+// node name) from its processes; how says what was read.
+type VaultMemory interface {
+	VaultPeakMemory(ctx context.Context) (peak map[string]int64, how string, err error)
 }
 
 // SecretsOf returns opts.Secrets, or a new set when it is nil.

@@ -25,6 +25,12 @@ type Env struct {
 	// AllowDisruptive lets scenarios that kill Vault nodes run on the cluster backend (on
 	// kind and embedded the lab is the suite's own, and they always may).
 	AllowDisruptive bool
+	// Failovers is how many times the failover scenario kills the active node (default
+	// DefaultFailovers; env FailoversEnv, CLI --failovers).
+	Failovers int
+	// Leases is how many dynamic leases the lease storm mints (default DefaultLeases; env
+	// LeasesEnv, CLI --leases).
+	Leases int
 
 	runner *Runner
 }
@@ -91,6 +97,34 @@ func TimeoutScaleFromEnv() (float64, error) {
 	return f, nil
 }
 
+// Sizes of the failover and lease-storm scenarios: CI-sized by default; `make bench` raises them.
+const (
+	DefaultFailovers = 3
+	DefaultLeases    = 200
+	FailoversEnv     = "FAILOVERS"
+	LeasesEnv        = "LEASES"
+)
+
+// SizesFromEnv reads FailoversEnv and LeasesEnv (the defaults when unset).
+func SizesFromEnv() (failovers, leases int, err error) {
+	failovers, leases = DefaultFailovers, DefaultLeases
+	for _, v := range []struct {
+		name string
+		to   *int
+	}{{FailoversEnv, &failovers}, {LeasesEnv, &leases}} {
+		s := os.Getenv(v.name)
+		if s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return 0, 0, fmt.Errorf("%s=%q: want a whole number above 0", v.name, s)
+		}
+		*v.to = n
+	}
+	return failovers, leases, nil
+}
+
 // NewEnv prepares an Env for l with the default timeouts.
 func NewEnv(l lab.Lab, out io.Writer) (*Env, error) {
 	k, err := kube.New(l.RESTConfig())
@@ -100,7 +134,7 @@ func NewEnv(l lab.Lab, out io.Writer) (*Env, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	return &Env{Lab: l, Kube: k, Out: out, Timeouts: DefaultTimeouts()}, nil
+	return &Env{Lab: l, Kube: k, Out: out, Timeouts: DefaultTimeouts(), Failovers: DefaultFailovers, Leases: DefaultLeases}, nil
 }
 
 // CatalogURL is where the harness reaches the catalog ("" before baseline deployed it).

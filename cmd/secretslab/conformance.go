@@ -29,12 +29,18 @@ func conformanceCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	failovers, leases, err := scenarios.SizesFromEnv()
+	if err != nil {
+		return err
+	}
 	f, err := parseFlags("conformance", "secretslab-conformance", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&labels, "labels", os.Getenv("LABELS"), `scenarios to run: "scenario=NAME[,NAME...]" (default: all) (env LABELS)`)
 		fs.StringVar(&out, "out", envOr("REPORT_DIR", filepath.Join("reports", "out")), "directory for report.json, junit.xml, report.md, report.html (env REPORT_DIR)")
 		fs.StringVar(&artifacts, "artifacts", os.Getenv("ARTIFACTS_DIR"), "component logs (default: OUT/artifacts) (env ARTIFACTS_DIR)")
 		fs.Float64Var(&scale, "timeout-scale", scale, "multiply every scenario timeout, for slow machines (env TIMEOUT_SCALE)")
 		fs.BoolVar(&allowDisruptive, "allow-disruptive", allowDisruptive, "cluster: also run the scenarios that kill the run's Vault pods (failover, lease-storm) (env ALLOW_DISRUPTIVE=1)")
+		fs.IntVar(&failovers, "failovers", failovers, "HA: how many times the failover scenario kills the active Vault node (env FAILOVERS)")
+		fs.IntVar(&leases, "leases", leases, "HA: how many dynamic leases the lease-storm scenario mints (env LEASES)")
 		fs.StringVar(&upgradeTo, "upgrade-to", os.Getenv(conformance.UpgradeToEnv), "version set the upgrade scenario moves the lab to in place (env UPGRADE_TO; TO_ESO_BIN, TO_ESO_CRDS, TO_VAULT_BIN give its binaries)")
 	})
 	if err != nil {
@@ -42,6 +48,9 @@ func conformanceCmd(ctx context.Context, args []string) error {
 	}
 	if scale <= 0 {
 		return fmt.Errorf("--timeout-scale %v: want a number above 0", scale)
+	}
+	if failovers < 1 || leases < 1 {
+		return fmt.Errorf("--failovers %d, --leases %d: want numbers above 0", failovers, leases)
 	}
 	list, err := conformance.Select(labels)
 	if err != nil {
@@ -75,7 +84,7 @@ func conformanceCmd(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("conformance: lab up in %s (Kubernetes API %s, Vault %s); running %d scenarios and what they need\n",
 		time.Since(started).Round(time.Second), l.RESTConfig().Host, l.VaultNodes()[0].Address(), len(list))
-	runErr := runConformance(ctx, l, list, scale, upgrade, allowDisruptive, out, started)
+	runErr := runConformance(ctx, l, list, runSettings{scale: scale, upgrade: upgrade, allowDisruptive: allowDisruptive, failovers: failovers, leases: leases}, out, started)
 	fmt.Println("conformance: closing the lab")
 	cctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
@@ -89,14 +98,23 @@ func conformanceCmd(ctx context.Context, args []string) error {
 	return errors.Join(runErr, closeErr)
 }
 
-func runConformance(ctx context.Context, l lab.Lab, list []scenarios.Scenario, scale float64, upgrade *lab.Upgrade, allowDisruptive bool, out string, started time.Time) error {
+// runSettings are the conformance flags that reach the scenarios' Env.
+type runSettings struct {
+	scale             float64
+	upgrade           *lab.Upgrade
+	allowDisruptive   bool
+	failovers, leases int
+}
+
+func runConformance(ctx context.Context, l lab.Lab, list []scenarios.Scenario, s runSettings, out string, started time.Time) error {
 	env, err := scenarios.NewEnv(l, os.Stdout)
 	if err != nil {
 		return err
 	}
-	env.Timeouts = env.Timeouts.Scale(scale)
-	env.UpgradeTo = upgrade
-	env.AllowDisruptive = allowDisruptive
+	env.Timeouts = env.Timeouts.Scale(s.scale)
+	env.UpgradeTo = s.upgrade
+	env.AllowDisruptive = s.allowDisruptive
+	env.Failovers, env.Leases = s.failovers, s.leases
 	rn := &scenarios.Runner{Env: env}
 	conformance.Run(ctx, rn, list)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)

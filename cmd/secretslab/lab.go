@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -33,6 +34,7 @@ type upFlags struct {
 	vaultChart, esoChart, esoCRDs     string
 	preload, bookstoreBin             string
 	kubeconfig, runName               string
+	raftPerfMult                      int
 	choice                            versions.Choice
 	versions                          versions.Set // resolved by resolve, once the backend is known
 }
@@ -61,6 +63,7 @@ func parseFlags(cmd, defaultName string, args []string, extra func(*flag.FlagSet
 	fs.BoolVar(&f.tour, "tour", os.Getenv("TOUR") == "1", "set up chapter 05 (bookstore, Vault config, the swap) and print a guided tour; needs --bookstore-binary (env TOUR=1)")
 	fs.BoolVar(&f.reuse, "reuse", os.Getenv("REUSE") == "1", "kind: reuse an existing cluster of the lab's name (env REUSE=1)")
 	fs.StringVar(&f.bookstoreBin, "bookstore-binary", os.Getenv("BOOKSTORE_BIN"), "the bookstore app binary (kind: built into its image) (env BOOKSTORE_BIN)")
+	fs.IntVar(&f.raftPerfMult, "raft-performance-multiplier", envInt(lab.RaftPerformanceMultiplierEnv), "HA: performance_multiplier in Vault's Raft storage stanza; 0 keeps Vault's default (5) (env "+lab.RaftPerformanceMultiplierEnv+")")
 	f.choice.RegisterFlags(fs)
 	if extra != nil {
 		extra(fs)
@@ -68,7 +71,17 @@ func parseFlags(cmd, defaultName string, args []string, extra func(*flag.FlagSet
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	if f.raftPerfMult < 0 {
+		return nil, fmt.Errorf("--raft-performance-multiplier %d: want 0 (Vault's default) or more", f.raftPerfMult)
+	}
 	return f, nil
+}
+
+// envInt is the integer in the variable name (0 when unset or not a number; the flag's
+// own parsing reports a bad value given on the command line).
+func envInt(name string) int {
+	n, _ := strconv.Atoi(os.Getenv(name))
+	return n
 }
 
 // resolve picks the backend (auto: kind when Docker answers) and the versions it runs.
@@ -98,7 +111,8 @@ func (f *upFlags) args(backendName string) []string {
 		a = append(a, "--cache-dir="+f.cacheDir)
 	}
 	a = append(a, "--vault-chart="+f.vaultChart, "--eso-chart="+f.esoChart, "--eso-crds="+f.esoCRDs,
-		"--preload="+f.preload, "--kubeconfig="+f.kubeconfig, "--run-name="+f.runName, fmt.Sprintf("--reuse=%t", f.reuse), fmt.Sprintf("--tour=%t", f.tour), "--bookstore-binary="+f.bookstoreBin)
+		"--preload="+f.preload, "--kubeconfig="+f.kubeconfig, "--run-name="+f.runName, fmt.Sprintf("--reuse=%t", f.reuse), fmt.Sprintf("--tour=%t", f.tour), "--bookstore-binary="+f.bookstoreBin,
+		fmt.Sprintf("--raft-performance-multiplier=%d", f.raftPerfMult))
 	return a
 }
 
@@ -109,7 +123,7 @@ func (f *upFlags) labOptions(backendName, artifacts string) lab.Options {
 		CacheDir: f.cacheDir, PostgresMode: f.postgres, Progress: os.Stdout,
 		VaultChart: f.vaultChart, ESOChart: f.esoChart, ESOCRDs: f.esoCRDs, Preload: strings.Fields(f.preload),
 		Reuse: f.reuse, ClusterName: f.name, BookstoreImage: envOr("BOOKSTORE_IMAGE", fixtures.BookstoreImage), BookstoreBinary: f.bookstoreBin,
-		Kubeconfig: f.kubeconfig, RunName: f.runName,
+		Kubeconfig: f.kubeconfig, RunName: f.runName, RaftPerformanceMultiplier: f.raftPerfMult,
 	}
 }
 

@@ -17,7 +17,8 @@ const usage = `usage: secretslab COMMAND
   lab status   show what runs and how to reach it
   conformance  bring a lab up, run the scenarios, write the report, bring it down
                (--backend, --ha, --seal, --labels scenario=NAME, --out DIR, --bookstore-binary);
-               (--versions SET, --upgrade-to SET); exits non-zero when a check failed
+               (--versions SET, --upgrade-to SET); HA: --failovers K, --leases N,
+               --raft-performance-multiplier M; exits non-zero when a check failed
   upgrade-check --from SET --to SET [--out DIR] [-- conformance flags]
                fresh runs on FROM and TO, FROM upgraded in place to TO, the diffs
                against FROM and one summary page; exits non-zero on a failure or regression
@@ -27,6 +28,8 @@ const usage = `usage: secretslab COMMAND
                re-render junit.xml, report.md and report.html from a report.json
   report diff BASELINE.json CANDIDATE.json [--out DIR] [--noise PCT]
                compare two runs into diff.json/.md/.html; exits non-zero on a regression
+  report bench [--out DIR] RUN/report.json...
+               one table (figure, min, median, max) of the bench runs: bench.md, bench.json
 
 Run "secretslab COMMAND -h" for the flags of a command.
 `

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/secretslab/secretslab/reports"
 )
@@ -16,6 +17,9 @@ import (
 func reportCmd(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "diff" {
 		return reportDiffCmd(args[1:], os.Stdout)
+	}
+	if len(args) > 0 && args[0] == "bench" {
+		return reportBenchCmd(args[1:], os.Stdout)
 	}
 	if len(args) == 0 || args[0] != "render" {
 		return fmt.Errorf("report: want render or diff (secretslab report render FILE.json [--out DIR]; " +
@@ -53,6 +57,54 @@ func reportCmd(ctx context.Context, args []string) error {
 	}
 	for _, name := range []string{reports.JUnitFile, reports.MarkdownFile, reports.HTMLFile} {
 		fmt.Println(filepath.Join(dir, name))
+	}
+	return nil
+}
+
+// reportBenchCmd: "secretslab report bench --out DIR RUN/report.json...": one table of the
+// bench figures (min, median, max) of each run, labelled by the run's directory name, on
+// stdout and in DIR/bench.md and DIR/bench.json. It fails when a run has a failed check
+// (after writing the table).
+func reportBenchCmd(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("report bench", flag.ContinueOnError)
+	out := fs.String("out", "", "directory for bench.md and bench.json (default: the parent of the first run's directory)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: secretslab report bench [--out DIR] RUN/report.json...")
+		fs.PrintDefaults()
+	}
+	files, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		fs.Usage()
+		return fmt.Errorf("report bench: want at least one report.json")
+	}
+	var runs []reports.BenchRun
+	var failed []string
+	for _, f := range files {
+		r, err := reports.Read(f)
+		if err != nil {
+			return err
+		}
+		label := filepath.Base(filepath.Dir(f))
+		runs = append(runs, reports.BenchRun{Label: label, Report: r, Summary: r.Summary})
+		if r.Summary.Failed > 0 {
+			failed = append(failed, fmt.Sprintf("%s (%d failed)", label, r.Summary.Failed))
+		}
+	}
+	dir := *out
+	if dir == "" {
+		dir = filepath.Dir(filepath.Dir(files[0]))
+	}
+	rows := reports.BenchTable(runs)
+	if err := reports.WriteBench(dir, runs, rows); err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, reports.BenchMarkdown(runs, rows))
+	fmt.Fprintf(stdout, "\nwritten to %s and %s\n", filepath.Join(dir, reports.BenchMarkdownFile), filepath.Join(dir, reports.BenchJSONFile))
+	if len(failed) > 0 {
+		return fmt.Errorf("report bench: runs with failed checks: %s", strings.Join(failed, ", "))
 	}
 	return nil
 }

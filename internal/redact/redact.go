@@ -129,33 +129,33 @@ type Set struct {
 func (s *Set) Add(values ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// sets of what is registered: Add of thousands of values (a lease storm's passwords)
+	// stays linear
+	haveValue := make(map[string]bool, len(s.values)+len(values))
+	for _, v := range s.values {
+		haveValue[string(v)] = true
+	}
+	havePattern := make(map[string]bool, len(s.patterns))
+	for _, p := range s.patterns {
+		havePattern[string(p)] = true
+	}
+	added := false
 	for _, v := range values {
-		if len(v) < minLen {
+		if len(v) < minLen || haveValue[v] {
 			continue
 		}
-		dup := false
-		for _, have := range s.values {
-			if string(have) == v {
-				dup = true
-				break
-			}
-		}
-		if dup {
-			continue
-		}
+		haveValue[v] = true
+		added = true
 		s.values = append(s.values, []byte(v))
 		for _, f := range Forms(v) {
-			dupPattern := false
-			for _, have := range s.patterns {
-				if string(have) == f.Text {
-					dupPattern = true
-					break
-				}
-			}
-			if !dupPattern {
+			if !havePattern[f.Text] {
+				havePattern[f.Text] = true
 				s.patterns = append(s.patterns, []byte(f.Text))
 			}
 		}
+	}
+	if !added {
+		return
 	}
 	// longest first, so a value containing another is masked whole
 	sort.SliceStable(s.values, func(i, j int) bool { return len(s.values[i]) > len(s.values[j]) })

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,6 +57,9 @@ type Options struct {
 	LogDir   string      // one log per node: vault-0.log, vault-1.log... (default WorkDir/logs)
 	KeysFile string      // root token and unseal keys, mode 0600 (default WorkDir/vault-keys.json)
 	Redact   *redact.Set // receives the root token and unseal keys; masks them in the logs
+	// PerformanceMultiplier is performance_multiplier in the Raft storage stanza (0: not
+	// written, Vault's default).
+	PerformanceMultiplier int
 	// Seal, when set, auto-unseals the Raft nodes with seal "transit" (see StartKMS): init
 	// returns recovery keys instead of unseal keys, and a node unseals itself at start.
 	Seal *TransitSeal
@@ -205,7 +209,7 @@ func StartRaft(ctx context.Context, opts Options, nodes int) (*Cluster, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := writeRaftConfig(cfg, n.name, filepath.Join(n.spec.Dir, "data"), apiPort, clusterPort, opts.Seal); err != nil {
+		if err := writeRaftConfig(cfg, n.name, filepath.Join(n.spec.Dir, "data"), apiPort, clusterPort, opts.PerformanceMultiplier, opts.Seal); err != nil {
 			return nil, err
 		}
 	}
@@ -215,9 +219,16 @@ func StartRaft(ctx context.Context, opts Options, nodes int) (*Cluster, error) {
 	return c, nil
 }
 
-func writeRaftConfig(path, nodeID, dataDir string, apiPort, clusterPort int, seal *TransitSeal) error {
+func writeRaftConfig(path, nodeID, dataDir string, apiPort, clusterPort, perfMult int, seal *TransitSeal) error {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("vaultproc: %w", err)
+	}
+	if perfMult < 0 {
+		return fmt.Errorf("vaultproc: performance_multiplier %d: want 0 (Vault's default) or more", perfMult)
+	}
+	extra := ""
+	if perfMult > 0 {
+		extra = fmt.Sprintf("\n  performance_multiplier = %d", perfMult)
 	}
 	hcl := fmt.Sprintf(`ui            = false
 disable_mlock = true
@@ -226,7 +237,7 @@ cluster_addr  = "https://127.0.0.1:%[2]d"
 
 storage "raft" {
   path    = %[3]q
-  node_id = %[4]q
+  node_id = %[4]q%[5]s
 }
 
 listener "tcp" {
@@ -234,7 +245,7 @@ listener "tcp" {
   cluster_address = "127.0.0.1:%[2]d"
   tls_disable     = true
 }
-`, apiPort, clusterPort, dataDir, nodeID)
+`, apiPort, clusterPort, dataDir, nodeID, extra)
 	if seal != nil {
 		// the token comes from VAULT_TOKEN in the node's environment (the transit seal reads it)
 		hcl += fmt.Sprintf(`
@@ -625,4 +636,89 @@ func (n *Node) Replace(ctx context.Context, binary string, grace time.Duration) 
 		return fmt.Errorf("start %s on %s: %w", n.name, binary, err)
 	}
 	return nil
+}
+
+// LogPath is the node's log file (every process of the node appends to it).
+func (n *Node) LogPath() string { return filepath.Join(n.spec.LogDir, n.spec.Name+".log") }
+
+// PeakRSS reads VmHWM (the peak resident set size) of the node's current process from
+// /proc/PID/status, in bytes. A restarted node's peak is its new process's.
+func (n *Node) PeakRSS() (int64, error) {
+	p := n.Process()
+	if p == nil || !p.Running() {
+		return 0, fmt.Errorf("%s is not running", n.name)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Record.PID))
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", n.name, err)
+	}
+	return ParseVmHWM(string(b))
+}
+
+// ParseVmHWM returns VmHWM of a /proc/PID/status text, in bytes.
+func ParseVmHWM(status string) (int64, error) {
+	for _, line := range strings.Split(status, "\n") {
+		rest, ok := strings.CutPrefix(line, "VmHWM:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, fmt.Errorf("VmHWM line %q: want \"N kB\"", line)
+		}
+		kb, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("VmHWM line %q: %w", line, err)
+		}
+		return kb * 1024, nil
+	}
+	return 0, errors.New("no VmHWM line in the process status")
+}
+
+// RaftPerformanceMultiplier reads the multiplier the node's Raft runs with from the last
+// "creating Raft" line of its log: Vault multiplies hashicorp/raft's timeouts by
+// performance_multiplier and logs the resulting raft.Config.
+func (n *Node) RaftPerformanceMultiplier() (int, error) {
+	b, err := os.ReadFile(n.LogPath())
+	if err != nil {
+		return 0, err
+	}
+	return ParseRaftMultiplier(string(b))
+}
+
+// raftBaseLeaderLease is hashicorp/raft's DefaultConfig LeaderLeaseTimeout, which Vault's
+// raft backend multiplies by performance_multiplier (physical/raft applyConfigSettings).
+// The election and heartbeat timeouts are no measure: a node that joins a cluster logs them
+// three times larger for its first election (initialTimeoutMultiplier, Vault 1.17).
+const raftBaseLeaderLease = 500 * time.Millisecond
+
+// ParseRaftMultiplier finds the last "creating Raft" log line of a Vault log and returns its
+// LeaderLeaseTimeout divided by raft's default (500 ms): the performance_multiplier in effect.
+func ParseRaftMultiplier(log string) (int, error) {
+	i := strings.LastIndex(log, "creating Raft")
+	if i < 0 {
+		return 0, errors.New(`no "creating Raft" line in the log`)
+	}
+	line := log[i:]
+	if j := strings.IndexByte(line, '\n'); j >= 0 {
+		line = line[:j]
+	}
+	const key = "LeaderLeaseTimeout:"
+	k := strings.Index(line, key)
+	if k < 0 {
+		return 0, errors.New(`the "creating Raft" line has no LeaderLeaseTimeout`)
+	}
+	v := line[k+len(key):]
+	if e := strings.IndexAny(v, ", }"); e >= 0 {
+		v = v[:e]
+	}
+	ns, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("LeaderLeaseTimeout %q: %w", v, err)
+	}
+	d := time.Duration(ns)
+	if d <= 0 || d%raftBaseLeaderLease != 0 {
+		return 0, fmt.Errorf("LeaderLeaseTimeout %s is not a whole multiple of %s", d, raftBaseLeaderLease)
+	}
+	return int(d / raftBaseLeaderLease), nil
 }

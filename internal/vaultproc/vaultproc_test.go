@@ -469,3 +469,38 @@ func TestTransitSeal(t *testing.T) {
 	}
 	checkLogs(t, opts, c)
 }
+
+func TestParseRaftMultiplier(t *testing.T) {
+	// as Vault 1.17 logs it: a joining node's election and heartbeat timeouts are 3x for its
+	// first election, the leader lease is not
+	line := func(election, lease string) string {
+		return `2026-11-30T17:32:49.048Z [INFO]  storage.raft: creating Raft: config="&raft.Config{ProtocolVersion:3, HeartbeatTimeout:15000000000, ElectionTimeout:` + election + `, CommitTimeout:50000000, LeaderLeaseTimeout:` + lease + `, LocalID:\"vault-0\"}"` + "\n"
+	}
+	for _, tc := range []struct {
+		log  string
+		want int
+		err  bool
+	}{
+		{log: line("15000000000", "2500000000"), want: 5},
+		{log: line("5000000000", "2500000000"), want: 5},
+		{log: line("15000000000", "2500000000") + "other\n" + line("3000000000", "500000000"), want: 1}, // a restart with a new config: the last line counts
+		{log: line("1500000000", "750000000"), err: true},
+		{log: "no raft here\n", err: true},
+		{log: `storage.raft: creating Raft: config="&raft.Config{HeartbeatTimeout:1}"`, err: true},
+	} {
+		got, err := vaultproc.ParseRaftMultiplier(tc.log)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("ParseRaftMultiplier(%q) = %d, %v; want %d (error %t)", tc.log, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+func TestParseVmHWM(t *testing.T) {
+	got, err := vaultproc.ParseVmHWM("Name:\tvault\nVmPeak:\t  900000 kB\nVmHWM:\t  123456 kB\nVmRSS:\t 100 kB\n")
+	if err != nil || got != 123456*1024 {
+		t.Fatalf("ParseVmHWM = %d, %v; want %d", got, err, 123456*1024)
+	}
+	if _, err := vaultproc.ParseVmHWM("Name:\tvault\n"); err == nil {
+		t.Fatal("ParseVmHWM without a VmHWM line: want an error")
+	}
+}

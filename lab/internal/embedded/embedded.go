@@ -144,7 +144,7 @@ func Up(ctx context.Context, opts lab.Options) (_ *Lab, err error) {
 
 	vopts := vaultproc.Options{
 		Binary: bins["vault"], WorkDir: filepath.Join(l.workDir, "vault"), LogDir: l.artifacts,
-		KeysFile: l.KeysFile(), Redact: l.secrets,
+		KeysFile: l.KeysFile(), Redact: l.secrets, PerformanceMultiplier: opts.RaftPerformanceMultiplier,
 	}
 	if seal == lab.SealTransit {
 		l.say("starting the KMS stand-in: Vault %s with the transit engine (for the chapter's seal \"awskms\")", opts.Versions.Vault)
@@ -323,6 +323,40 @@ func (l *Lab) KMS() lab.VaultNode {
 		return nil
 	}
 	return l.kms.Nodes()[0]
+}
+
+// RaftPerformanceMultiplier implements lab.RaftTiming: read back from each node's log (the
+// raft.Config Vault logs when it creates Raft); every node must agree.
+func (l *Lab) RaftPerformanceMultiplier(ctx context.Context) (int, string, error) {
+	if l.opts.VaultMode != lab.VaultHA {
+		return 0, "", fmt.Errorf("a dev-mode Vault has no Raft storage")
+	}
+	got := -1
+	for _, n := range l.vault.Nodes() {
+		m, err := n.RaftPerformanceMultiplier()
+		if err != nil {
+			return 0, "", fmt.Errorf("%s: %w", n.Name(), err)
+		}
+		if got >= 0 && m != got {
+			return 0, "", fmt.Errorf("the nodes run different multipliers (%d and %d on %s)", got, m, n.Name())
+		}
+		got = m
+	}
+	return got, "read back from the raft.Config each node logged when it created Raft (LeaderLeaseTimeout / 500ms)", nil
+}
+
+// VaultPeakMemory implements lab.VaultMemory: VmHWM of each Vault process (a restarted
+// node's is its new process's).
+func (l *Lab) VaultPeakMemory(ctx context.Context) (map[string]int64, string, error) {
+	out := map[string]int64{}
+	for _, n := range l.vault.Nodes() {
+		v, err := n.PeakRSS()
+		if err != nil {
+			return nil, "", err
+		}
+		out[n.Name()] = v
+	}
+	return out, "VmHWM of each Vault process (/proc/PID/status)", nil
 }
 
 // VaultAuditFile implements lab.Lab: the Vault nodes are host processes, so they share one

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -118,6 +119,11 @@ func (l *Lab) installVaultChart(ctx context.Context, ch *chart.Chart, tag string
 			values["injector"] = inj
 		}
 		inj["enabled"] = true
+	}
+	if l.opts.VaultMode == lab.VaultHA && l.opts.RaftPerformanceMultiplier > 0 {
+		if err := setRaftPerformanceMultiplier(values, ch.Values, l.opts.RaftPerformanceMultiplier); err != nil {
+			return 0, err
+		}
 	}
 	l.vaultChart, l.vaultTag = ch, tag
 	setImageTag(values, "server", tag)
@@ -421,4 +427,69 @@ func (l *Lab) allVaultNodes() []*vaultNode {
 		nodes = append(nodes, l.kms)
 	}
 	return nodes
+}
+
+// setRaftPerformanceMultiplier sets server.ha.raft.config to the chart's (values, else the
+// chart's defaults) with performance_multiplier = mult in its storage "raft" stanza.
+func setRaftPerformanceMultiplier(values, chartDefaults map[string]any, mult int) error {
+	cfg, ok := nestedString(values, "server", "ha", "raft", "config")
+	if !ok {
+		if cfg, ok = nestedString(chartDefaults, "server", "ha", "raft", "config"); !ok {
+			return fmt.Errorf("the vault chart has no server.ha.raft.config to set performance_multiplier in")
+		}
+	}
+	out, err := withPerformanceMultiplier(cfg, mult)
+	if err != nil {
+		return err
+	}
+	m := values
+	for _, k := range []string{"server", "ha", "raft"} {
+		sub, ok := m[k].(map[string]any)
+		if !ok {
+			sub = map[string]any{}
+			m[k] = sub
+		}
+		m = sub
+	}
+	m["config"] = out
+	return nil
+}
+
+func nestedString(m map[string]any, path ...string) (string, bool) {
+	for _, k := range path[:len(path)-1] {
+		sub, ok := m[k].(map[string]any)
+		if !ok {
+			return "", false
+		}
+		m = sub
+	}
+	s, ok := m[path[len(path)-1]].(string)
+	return s, ok && s != ""
+}
+
+// withPerformanceMultiplier puts performance_multiplier = mult as the first line of the
+// storage "raft" stanza of a Vault HCL config; a config that sets one already is an error.
+func withPerformanceMultiplier(cfg string, mult int) (string, error) {
+	if strings.Contains(cfg, "performance_multiplier") {
+		return "", fmt.Errorf("the raft config sets performance_multiplier already")
+	}
+	const open = `storage "raft" {`
+	i := strings.Index(cfg, open)
+	if i < 0 {
+		return "", fmt.Errorf("the raft config has no %s stanza", open)
+	}
+	i += len(open)
+	return cfg[:i] + fmt.Sprintf("\n  performance_multiplier = %d", mult) + cfg[i:], nil
+}
+
+// RaftPerformanceMultiplier implements lab.RaftTiming with the configured value: the pods'
+// logs are not read back here.
+func (l *Lab) RaftPerformanceMultiplier(ctx context.Context) (int, string, error) {
+	if l.opts.VaultMode != lab.VaultHA {
+		return 0, "", fmt.Errorf("a dev-mode Vault has no Raft storage")
+	}
+	if m := l.opts.RaftPerformanceMultiplier; m > 0 {
+		return m, "configured in the chart's raft config (not read back from the pods)", nil
+	}
+	return lab.VaultDefaultPerformanceMultiplier, "none configured: Vault's default (not read back from the pods)", nil
 }

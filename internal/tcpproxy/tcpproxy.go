@@ -16,6 +16,7 @@ type Proxy struct {
 	pick func(ctx context.Context) []string // backends to try, best first
 	wg   sync.WaitGroup
 	done chan struct{}
+	once sync.Once
 }
 
 // Start listens on 127.0.0.1:0 and forwards each connection to the first backend of pick()
@@ -88,9 +89,11 @@ func (p *Proxy) handle(c net.Conn) {
 	<-upstreamDone
 }
 
-// Close stops listening and ends open connections.
+// Close stops listening and ends open connections; closing again does nothing.
 func (p *Proxy) Close() {
-	close(p.done)
-	p.l.Close()
-	p.wg.Wait()
+	p.once.Do(func() {
+		close(p.done)
+		p.l.Close()
+		p.wg.Wait()
+	})
 }

@@ -59,3 +59,13 @@ func TestConnectionsFollowTheFirstBackendThatAnswers(t *testing.T) {
 		t.Fatalf("pick called %d times, want once per connection", picks.Load())
 	}
 }
+
+// A workload stopped by a scenario and then by the lab's Close closes its proxy twice.
+func TestCloseTwice(t *testing.T) {
+	p, err := Start(func(context.Context) []string { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	p.Close()
+}

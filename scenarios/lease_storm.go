@@ -54,10 +54,13 @@ func leaseStorm() Scenario {
 	var survived, esoN, expN, keepN int
 	var peak peakMemory
 	var revokeStart time.Time
+	var curve *stormCurve
 	return Scenario{Name: "lease-storm", Title: "N dynamic leases (ESO generators and the API) across a restart of every Vault node; expiry and revoke-prefix; no orphaned Postgres roles",
 		Needs: []string{"vault-config"}, Requires: []Requirement{VaultHA, Disruptive}, Checks: []Check{
 			{"mint", "N dynamic credentials are minted: some by ESO generators, the rest through the API with bounded concurrency", func(ctx context.Context, e *Env, r *Result) error {
 				esoN, expN, keepN = stormPlan(e.Leases)
+				curve = startStormCurve(ctx, e)
+				e.Defer("stop sampling the storm's curve", func(context.Context) error { curve.stop(); return nil })
 				if err := e.configureDatabaseEngine(ctx); err != nil {
 					return err
 				}
@@ -116,6 +119,9 @@ func leaseStorm() Scenario {
 			{"restart", "every Vault node is killed, restarted and unsealed; one becomes active, then 3 healthy voters", func(ctx context.Context, e *Env, r *Result) error {
 				peak.sample(ctx, e) // the processes about to go: their peak includes the mint
 				start := time.Now()
+				if curve != nil {
+					curve.mark("restart")
+				}
 				nodes := e.Lab.VaultNodes()
 				e.Defer("bring every Vault node back: restart, unseal, 3 healthy voters", func(ctx context.Context) error {
 					return e.restoreVaultNodes(ctx, nodes...)
@@ -143,6 +149,9 @@ func leaseStorm() Scenario {
 					return err
 				}
 				r.Figure("restart-voters-seconds", since(start))
+				if curve != nil {
+					curve.mark("3 voters")
+				}
 				return nil
 			}},
 			{"leases-survive", "Vault still lists every lease after the restart", func(ctx context.Context, e *Env, r *Result) error {
@@ -233,6 +242,9 @@ func leaseStorm() Scenario {
 					return err
 				}
 				revokeStart = time.Now()
+				if curve != nil {
+					curve.mark("revoke-prefix")
+				}
 				rctx, cancel := context.WithTimeout(ctx, stormWait(e.Timeouts.Revoke, n))
 				defer cancel()
 				if err := e.revokePrefixAsync(rctx); err != nil {
@@ -265,6 +277,9 @@ func leaseStorm() Scenario {
 				})
 				r.Figure("settle-seconds", since(revokeStart))
 				r.Figure("orphaned-roles", float64(left))
+				if curve != nil {
+					curve.finish(r)
+				}
 				peak.sample(ctx, e)
 				peak.record(r)
 				leases, lerr := e.countLeases(ctx)

@@ -151,7 +151,7 @@ func seriesPicture(c Check) *picture {
 		end = math.Max(end, m.At)
 	}
 	end, top = niceCeil(end), niceCeil(top)
-	const left, right, upper, plotH = 60.0, 150.0, 20.0, 220.0
+	const left, right, upper, plotH = 60.0, 175.0, 20.0, 220.0
 	width := 760.0
 	plotW := width - left - right
 	x := func(t float64) float64 { return left + plotW*t/end }

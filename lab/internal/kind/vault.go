@@ -341,8 +341,18 @@ func (n *vaultNode) Kill(ctx context.Context) error {
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete pod %s: %w", n.name, err)
 	}
-	return nil
+	// the API forgets the pod at once, but its container is stopped after: until then it
+	// answers (and an active node takes writes), which a kill must not allow
+	return proc.WaitFor(ctx, "the killed pod "+n.name+" to stop answering", killTimeout, 200*time.Millisecond, nil, func(ctx context.Context) (bool, error) {
+		c, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_, err := n.client.Sys().SealStatusWithContext(c)
+		return err != nil, nil
+	})
 }
+
+// killTimeout bounds the wait for a force-deleted pod's container to stop.
+const killTimeout = 30 * time.Second
 
 // Restart waits for the StatefulSet's new pod and forwards to it again.
 func (n *vaultNode) Restart(ctx context.Context) error {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"time"
 
@@ -15,7 +13,6 @@ import (
 
 	"github.com/secretslab/secretslab/fixtures"
 	"github.com/secretslab/secretslab/internal/kube"
-	"github.com/secretslab/secretslab/internal/proc"
 	"github.com/secretslab/secretslab/internal/redact"
 	"github.com/secretslab/secretslab/lab"
 )
@@ -539,34 +536,6 @@ func (e *Env) vaultAllDown(ctx context.Context, nodes []lab.VaultNode) (bool, st
 		}
 	}
 	return down, strings.Join(parts, ", ")
-}
-
-// booksFrom asks the catalog at url for /books until it lists at least one book (within
-// timeout) and returns how many it listed.
-func booksFrom(ctx context.Context, url string, timeout time.Duration) (int, error) {
-	if url == "" {
-		return 0, fmt.Errorf("the catalog has no address")
-	}
-	var n int
-	err := proc.WaitFor(ctx, "the catalog at "+url+" to serve /books", timeout, 500*time.Millisecond, nil, func(ctx context.Context) (bool, error) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/books", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false, err
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if resp.StatusCode != http.StatusOK {
-			return false, fmt.Errorf("GET /books: %s", resp.Status)
-		}
-		var list []json.RawMessage
-		if err := json.Unmarshal(body, &list); err != nil {
-			return false, fmt.Errorf("GET /books: not a JSON list: %w", err)
-		}
-		n = len(list)
-		return n > 0, fmt.Errorf("GET /books: empty list")
-	})
-	return n, err
 }
 
 // fingerprints lists each key with its length and keyed fingerprint, never the value.

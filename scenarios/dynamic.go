@@ -171,6 +171,12 @@ func (e *Env) queryBooks(ctx context.Context, user, pass string) (int, error) {
 
 // countRoles counts Postgres roles matching the LIKE pattern (likeEscape a plain name).
 func (e *Env) countRoles(ctx context.Context, pattern string) (int, error) {
+	return e.countPgRoles(ctx, "rolname like $1", pattern)
+}
+
+// countPgRoles counts the Postgres roles where cond (with $1 = arg) holds, as the demo's
+// superuser.
+func (e *Env) countPgRoles(ctx context.Context, cond string, arg any) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.Timeouts.Login)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, e.Lab.PostgresDSN(string(e.State.Demo["POSTGRES_USER"]), string(e.State.Demo["POSTGRES_PASSWORD"]), string(e.State.Demo["POSTGRES_DB"])))
@@ -179,7 +185,7 @@ func (e *Env) countRoles(ctx context.Context, pattern string) (int, error) {
 	}
 	defer conn.Close(ctx)
 	var n int
-	err = conn.QueryRow(ctx, "select count(*) from pg_roles where rolname like $1", pattern).Scan(&n)
+	err = conn.QueryRow(ctx, "select count(*) from pg_roles where "+cond, arg).Scan(&n)
 	return n, err
 }
 

@@ -129,9 +129,18 @@ func (e *Env) books(ctx context.Context) (int, error) {
 	if e.State.Catalog == nil {
 		return 0, errNoCatalog
 	}
+	return booksFrom(ctx, e.State.Catalog.URL(), e.Timeouts.Serve)
+}
+
+// booksFrom asks the catalog at url for /books until it lists at least one book (within
+// timeout) and returns how many it listed.
+func booksFrom(ctx context.Context, url string, timeout time.Duration) (int, error) {
+	if url == "" {
+		return 0, fmt.Errorf("the catalog has no address")
+	}
 	var n int
-	err := proc.WaitFor(ctx, "the catalog to serve /books", e.Timeouts.Serve, 500*time.Millisecond, nil, func(ctx context.Context) (bool, error) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.State.Catalog.URL()+"/books", nil)
+	err := proc.WaitFor(ctx, "the catalog at "+url+" to serve /books", timeout, 500*time.Millisecond, nil, func(ctx context.Context) (bool, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/books", nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return false, err

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
-	"github.com/jackc/pgx/v5"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -555,16 +554,7 @@ func stormNames(n int) []string {
 
 // countRolesNamed counts the Postgres roles among names.
 func (e *Env) countRolesNamed(ctx context.Context, names []string) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, e.Timeouts.Login)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, e.Lab.PostgresDSN(string(e.State.Demo["POSTGRES_USER"]), string(e.State.Demo["POSTGRES_PASSWORD"]), string(e.State.Demo["POSTGRES_DB"])))
-	if err != nil {
-		return 0, fmt.Errorf("admin login: %s", e.Lab.Secrets().String(err.Error()))
-	}
-	defer conn.Close(ctx)
-	var n int
-	err = conn.QueryRow(ctx, "select count(*) from pg_roles where rolname = any($1)", names).Scan(&n)
-	return n, err
+	return e.countPgRoles(ctx, "rolname = any($1)", names)
 }
 
 // peakMemory keeps the highest peak resident memory seen of each Vault server (a node

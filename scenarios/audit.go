@@ -414,9 +414,7 @@ func (e *Env) forceSync(ctx context.Context, es *unstructured.Unstructured) erro
 		return err
 	}
 	was, _, _ := unstructured.NestedString(cur.Object, "status", "syncedResourceVersion")
-	upd := es.DeepCopy()
-	upd.SetAnnotations(map[string]string{"force-sync": fmt.Sprint(time.Now().UnixNano())})
-	if err := e.Kube.Apply(ctx, upd); err != nil {
+	if err := e.requestSync(ctx, es); err != nil {
 		return err
 	}
 	return waitFor(ctx, "ExternalSecret "+kube.Name(es)+" to sync again after force-sync", e.Timeouts.Sync, func(ctx context.Context) (bool, error) {

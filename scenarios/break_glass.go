@@ -283,8 +283,7 @@ func breakGlass() Scenario {
 					return err
 				}
 				start := time.Now()
-				es.SetAnnotations(map[string]string{"force-sync": fmt.Sprint(start.UnixNano())})
-				if err := e.Kube.Apply(ctx, es); err != nil {
+				if err := e.requestSync(ctx, es); err != nil {
 					return err
 				}
 				var ready conditionSeen
@@ -385,8 +384,7 @@ func breakGlass() Scenario {
 					return err
 				}
 				start := time.Now()
-				es.SetAnnotations(map[string]string{"force-sync": fmt.Sprint(start.UnixNano())})
-				if err := e.Kube.Apply(ctx, es); err != nil {
+				if err := e.requestSync(ctx, es); err != nil {
 					return err
 				}
 				// ESO may be backing off after the errors; the annotation change wakes it

@@ -283,9 +283,7 @@ func (e *Env) killActive(ctx context.Context, k int, probe *unstructured.Unstruc
 		var last time.Time
 		esoErr = waitFor(ctx, "ESO to sync the changed value into Secret "+failoverProbe+" through the new active node", e.Timeouts.Failover+e.Timeouts.Sync, func(ctx context.Context) (bool, error) {
 			if time.Since(last) >= failoverResync {
-				es := probe.DeepCopy()
-				es.SetAnnotations(map[string]string{"force-sync": fmt.Sprint(time.Now().UnixNano())})
-				if err := e.Kube.Apply(ctx, es); err != nil {
+				if err := e.requestSync(ctx, probe); err != nil {
 					return false, err
 				}
 				last = time.Now()

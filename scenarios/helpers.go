@@ -242,3 +242,11 @@ func (e *Env) rotationProbe(ctx context.Context, name string) (*unstructured.Uns
 	_ = unstructured.SetNestedSlice(probe.Object, keep, "spec", "data")
 	return probe, nil
 }
+
+// requestSync asks ESO to sync es now, as the chapter's `kubectl annotate es ... force-sync=$(date +%s)`
+// does: es is applied (a copy) with a new force-sync annotation; ESO reconciles on the change.
+func (e *Env) requestSync(ctx context.Context, es *unstructured.Unstructured) error {
+	upd := es.DeepCopy()
+	upd.SetAnnotations(map[string]string{"force-sync": fmt.Sprint(time.Now().UnixNano())})
+	return e.Kube.Apply(ctx, upd)
+}

@@ -331,8 +331,7 @@ func (e *Env) forceSyncDBCredentials(ctx context.Context, want string) (time.Tim
 	if err != nil {
 		return time.Time{}, err
 	}
-	es.SetAnnotations(map[string]string{"force-sync": fmt.Sprint(time.Now().UnixNano())})
-	if err := e.Kube.Apply(ctx, es); err != nil {
+	if err := e.requestSync(ctx, es); err != nil {
 		return time.Time{}, err
 	}
 	var at time.Time

@@ -52,8 +52,7 @@ func (e *Env) forceSyncUntil(ctx context.Context, name string, want []byte) (tim
 		return 0, err
 	}
 	start := time.Now()
-	es.SetAnnotations(map[string]string{"force-sync": fmt.Sprint(start.UnixNano())})
-	if err := e.Kube.Apply(ctx, es); err != nil {
+	if err := e.requestSync(ctx, es); err != nil {
 		return 0, err
 	}
 	var took time.Duration

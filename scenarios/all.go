@@ -24,6 +24,7 @@ func All() []Scenario {
 		rolloutOnRotation(),
 		failover(),
 		leaseStorm(),
+		devLeaseLoss(),
 		autoUnseal(),
 		upgrade(), // last: it moves the lab to other versions
 	}

@@ -571,57 +571,12 @@ func (e *Env) bgWriteVault(ctx context.Context) error {
 	return err
 }
 
-// bgRestoreVault brings Vault back after every node was stopped. HA: restoreVaultNodes. Dev:
-// restart the server if it is down, wait until it answers unsealed, say what it lost (the
-// returned text: "lost ..." or "kept ..."), then write again vault-config's data and the
-// copier's policy and role. A server that is up and holds the KV value is left as it is.
+// bgRestoreVault brings Vault back after every node was stopped (restoreVault) and writes
+// the copier's policy and role again.
 func (e *Env) bgRestoreVault(ctx context.Context, nodes []lab.VaultNode) (string, error) {
-	if len(nodes) >= 3 {
-		return "", e.restoreVaultNodes(ctx, nodes...)
-	}
-	for _, n := range nodes {
-		if _, err := n.Client().Sys().SealStatusWithContext(ctx); err != nil {
-			if err := n.Restart(ctx); err != nil {
-				return "", fmt.Errorf("restart %s: %w", n.Name(), err)
-			}
-		}
-		err := waitFor(ctx, "dev server "+n.Name()+" to answer unsealed", e.Timeouts.Rejoin, func(ctx context.Context) (bool, error) {
-			st, err := n.Client().Sys().SealStatusWithContext(ctx)
-			return err == nil && !st.Sealed, nil
-		})
-		if err != nil {
-			return "", err
-		}
-	}
-	mount, path, _, err := kvTarget()
+	lost, err := e.restoreVault(ctx, nodes)
 	if err != nil {
-		return "", err
-	}
-	lost := "kept " + mount + "/data/" + path
-	kvv, kvErr := e.Lab.Vault().KVv2(mount).Get(ctx, path)
-	auths, aErr := e.Lab.Vault().Sys().ListAuthWithContext(ctx)
-	if aErr != nil {
-		return "", aErr
-	}
-	_, hasK8s := auths["kubernetes/"]
-	if kvErr == nil && kvv != nil && hasK8s {
-		return lost, e.bgWriteVault(ctx)
-	}
-	lost = fmt.Sprintf("lost its data: %s/data/%s absent (%v), auth/kubernetes enabled %v", mount, path, kvErr != nil, hasK8s)
-	vc := vaultConfig()
-	for _, name := range []string{"kubernetes-auth", "policy", "role", "kv"} {
-		found := false
-		for _, c := range vc.Checks {
-			if c.Name == name {
-				found = true
-				if err := c.Run(ctx, e, &Result{}); err != nil {
-					return lost, fmt.Errorf("writing again vault-config.%s: %w", name, err)
-				}
-			}
-		}
-		if !found {
-			return lost, fmt.Errorf("vault-config has no check %s", name)
-		}
+		return lost, err
 	}
 	return lost, e.bgWriteVault(ctx)
 }

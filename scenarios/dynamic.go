@@ -169,6 +169,16 @@ func (e *Env) queryBooks(ctx context.Context, user, pass string) (int, error) {
 	return n, nil
 }
 
+// pgAdmin connects to the bookstore database as the demo's superuser (the user Vault's
+// database engine logs in as); the caller closes it.
+func (e *Env) pgAdmin(ctx context.Context) (*pgx.Conn, error) {
+	conn, err := pgx.Connect(ctx, e.Lab.PostgresDSN(string(e.State.Demo["POSTGRES_USER"]), string(e.State.Demo["POSTGRES_PASSWORD"]), string(e.State.Demo["POSTGRES_DB"])))
+	if err != nil {
+		return nil, e.redactErr("admin login: ", err)
+	}
+	return conn, nil
+}
+
 // countRoles counts Postgres roles matching the LIKE pattern (likeEscape a plain name).
 func (e *Env) countRoles(ctx context.Context, pattern string) (int, error) {
 	return e.countPgRoles(ctx, "rolname like $1", pattern)
@@ -179,9 +189,9 @@ func (e *Env) countRoles(ctx context.Context, pattern string) (int, error) {
 func (e *Env) countPgRoles(ctx context.Context, cond string, arg any) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.Timeouts.Login)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, e.Lab.PostgresDSN(string(e.State.Demo["POSTGRES_USER"]), string(e.State.Demo["POSTGRES_PASSWORD"]), string(e.State.Demo["POSTGRES_DB"])))
+	conn, err := e.pgAdmin(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("admin login: %s", e.Lab.Secrets().String(err.Error()))
+		return 0, err
 	}
 	defer conn.Close(ctx)
 	var n int
@@ -488,9 +498,9 @@ func (e *Env) credentialLease(ctx context.Context, user string, applied time.Tim
 func (e *Env) roleValidUntil(ctx context.Context, user string) (time.Time, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.Timeouts.Login)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, e.Lab.PostgresDSN(string(e.State.Demo["POSTGRES_USER"]), string(e.State.Demo["POSTGRES_PASSWORD"]), string(e.State.Demo["POSTGRES_DB"])))
+	conn, err := e.pgAdmin(ctx)
 	if err != nil {
-		return time.Time{}, false, e.redactErr("admin login: ", err)
+		return time.Time{}, false, err
 	}
 	defer conn.Close(ctx)
 	var until *time.Time

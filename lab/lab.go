@@ -117,7 +117,8 @@ type VaultNode interface {
 	Address() string
 	// Client is an admin client pinned to this node.
 	Client() *vault.Client
-	// Kill stops the node abruptly (SIGKILL for a process, force-delete for a pod).
+	// Kill stops the node abruptly, as a crash would (SIGKILL for a process; on kind SIGKILL of
+	// the container from its node, then the pod force-deleted; see KillMethod).
 	Kill(ctx context.Context) error
 	// Restart starts a killed node again on the same storage. A Raft node comes back sealed.
 	Restart(ctx context.Context) error
@@ -128,6 +129,12 @@ type VaultNode interface {
 	ReadFile(ctx context.Context, path string) ([]byte, error)
 	// RemoveFile removes a file as this node sees it; one already gone is no error.
 	RemoveFile(ctx context.Context, path string) error
+}
+
+// KillMethod is a VaultNode that says how Kill stops it, for the report: the figures of a
+// failover depend on it.
+type KillMethod interface {
+	KillMethod() string
 }
 
 // Workload is a running (or finished) workload.

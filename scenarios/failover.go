@@ -138,6 +138,9 @@ func failover() Scenario {
 				if err != nil {
 					return err
 				}
+				if km, ok := e.Lab.VaultNodes()[0].(lab.KillMethod); ok {
+					r.Note("kill: %s", km.KillMethod())
+				}
 				for k := 1; k <= e.Failovers; k++ {
 					// the change ESO is to carry through the failover: in Vault before the kill
 					value := randomSecret("failover")
@@ -158,6 +161,9 @@ func failover() Scenario {
 						r.Figure(p+"rejoin-seconds", round.Rejoin)
 						r.Note("kill %d (%s): new active %.1fs, first write %.1fs, ESO synced the change %.1fs after the kill (%d ESO errors, %d force-syncs), rejoined %.1fs later",
 							k, round.Killed, round.NewActive, round.FirstWrite, round.ESOWindow, round.ESOErrors, round.Resyncs, round.Rejoin)
+						if round.FirstWrite > 0 && round.FirstWrite+failoverWriteAttempt.Seconds() < round.NewActive {
+							r.Note("kill %d: a write succeeded %.1fs before another node reported active: the killed node was still leading (see the kill method)", k, round.NewActive-round.FirstWrite)
+						}
 					}
 					if err != nil {
 						return fmt.Errorf("kill %d: %w", k, err)

@@ -84,7 +84,7 @@ func leaseStorm() Scenario {
 				if err := e.setStormRole(ctx, stormKeepTTL); err != nil {
 					return err
 				}
-				r.Note("the storm's roles get SELECT through the group role %s; the chapter's statements GRANT on every table to each role, which caps live credentials near 2,400 a table (see stormReaders)", stormReaders)
+				r.Note("the storm's roles get SELECT through the group role %s: the chapter's statements GRANT on every table to each role, and a table's ACL must fit one 8 kB page, which caps live credentials near 2,440", stormReaders)
 				r.Figure("leases-planned", float64(e.Leases))
 				r.Figure("eso-leases", float64(esoN))
 				start := time.Now()

@@ -520,6 +520,9 @@ func (n *Node) Process() *proc.Process {
 	return n.p
 }
 
+// KillMethod says how Kill stops the node (lab.KillMethod).
+func (n *Node) KillMethod() string { return "SIGKILL of the Vault process" }
+
 // Kill stops the node with SIGKILL.
 func (n *Node) Kill(ctx context.Context) error {
 	if p := n.Process(); p != nil {

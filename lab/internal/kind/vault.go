@@ -18,6 +18,7 @@ import (
 
 	"github.com/secretslab/secretslab/fixtures"
 	"github.com/secretslab/secretslab/internal/charts"
+	"github.com/secretslab/secretslab/internal/docker"
 	"github.com/secretslab/secretslab/internal/portforward"
 	"github.com/secretslab/secretslab/internal/proc"
 	"github.com/secretslab/secretslab/internal/tcpproxy"
@@ -331,24 +332,85 @@ func (n *vaultNode) forward(ctx context.Context) error {
 	})
 }
 
-// Kill force-deletes the pod, as `kubectl delete pod --grace-period=0 --force` does.
+// Kill stops the node as a crash would. On a kind cluster the Vault container's process gets
+// SIGKILL from its node first: a force-deleted pod's container is stopped by the kubelet only
+// later (SIGTERM, then a grace period), and until then it keeps leading Raft, answering its
+// peers and taking the writes they forward (seen on kind: a "killed" leader took writes and
+// its peers elected no one for 12 s). Then the pod is force-deleted, as `kubectl delete pod
+// --grace-period=0 --force` does, so the StatefulSet starts a new one (a container restarted
+// in place would meet the kubelet's crash-loop back-off). On another cluster only the delete
+// is possible: KillMethod says which.
 func (n *vaultNode) Kill(ctx context.Context) error {
-	if p, err := n.l.kube.CoreV1().Pods(n.namespace()).Get(ctx, n.name, metav1.GetOptions{}); err == nil {
-		n.killedUID = string(p.UID)
+	p, err := n.l.kube.CoreV1().Pods(n.namespace()).Get(ctx, n.name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return n.waitSilent(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("kill %s: %w", n.name, err)
+	}
+	n.killedUID = string(p.UID)
+	if id, running := runningContainer(p, "vault"); n.l.name != "" && running {
+		if err := docker.KillInKind(ctx, n.l.name, p.Spec.NodeName, id); err != nil {
+			return fmt.Errorf("kill %s: %w", n.name, err)
+		}
+		if err := n.waitCrashed(ctx, id); err != nil {
+			return err
+		}
 	}
 	zero := int64(0)
-	err := n.l.kube.CoreV1().Pods(n.namespace()).Delete(ctx, n.name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	err = n.l.kube.CoreV1().Pods(n.namespace()).Delete(ctx, n.name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete pod %s: %w", n.name, err)
 	}
-	// the API forgets the pod at once, but its container is stopped after: until then it
-	// answers (and an active node takes writes), which a kill must not allow
+	return n.waitSilent(ctx)
+}
+
+// KillMethod implements lab.KillMethod.
+func (n *vaultNode) KillMethod() string {
+	if n.l.name != "" {
+		return "SIGKILL of the Vault process from its kind node, then the pod force-deleted (the StatefulSet starts a new one)"
+	}
+	return "pod force-deleted (grace period 0): the kubelet stops its container later, and until then a killed leader may still lead Raft and take forwarded writes"
+}
+
+// waitSilent waits until the node no longer answers through its address. After a force
+// delete the API forgets the pod at once but its port-forward can keep reaching the container.
+func (n *vaultNode) waitSilent(ctx context.Context) error {
 	return proc.WaitFor(ctx, "the killed pod "+n.name+" to stop answering", killTimeout, 200*time.Millisecond, nil, func(ctx context.Context) (bool, error) {
 		c, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
 		_, err := n.client.Sys().SealStatusWithContext(c)
 		return err != nil, nil
 	})
+}
+
+// waitCrashed waits until the kubelet reports container id of the pod gone (not running, or
+// replaced: it restarts a killed container in the same pod at once). Its address cannot tell:
+// the restarted container answers through the same port-forward, and a dev server comes back
+// unsealed.
+func (n *vaultNode) waitCrashed(ctx context.Context, id string) error {
+	return proc.WaitFor(ctx, "the kubelet to report the killed Vault container of "+n.name+" gone", killTimeout, 100*time.Millisecond, nil, func(ctx context.Context) (bool, error) {
+		p, err := n.l.kube.CoreV1().Pods(n.namespace()).Get(ctx, n.name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, c := range p.Status.ContainerStatuses {
+			if c.Name == "vault" {
+				return c.ContainerID != id || c.State.Running == nil, nil
+			}
+		}
+		return false, fmt.Errorf("pod %s has no container vault", n.name)
+	})
+}
+
+// runningContainer is the runtime id of the pod's container name, and whether it runs.
+func runningContainer(p *corev1.Pod, name string) (string, bool) {
+	for _, c := range p.Status.ContainerStatuses {
+		if c.Name == name {
+			return c.ContainerID, c.State.Running != nil
+		}
+	}
+	return "", false
 }
 
 // killTimeout bounds the wait for a force-deleted pod's container to stop.

@@ -179,6 +179,23 @@ func (e *Env) pgAdmin(ctx context.Context) (*pgx.Conn, error) {
 	return conn, nil
 }
 
+// pgAdminExec runs statements (no secrets in them) as the demo's superuser.
+func (e *Env) pgAdminExec(ctx context.Context, stmts ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, e.Timeouts.Login)
+	defer cancel()
+	conn, err := e.pgAdmin(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	for _, q := range stmts {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return e.redactErr(q+": ", err)
+		}
+	}
+	return nil
+}
+
 // countRoles counts Postgres roles matching the LIKE pattern (likeEscape a plain name).
 func (e *Env) countRoles(ctx context.Context, pattern string) (int, error) {
 	return e.countPgRoles(ctx, "rolname like $1", pattern)

@@ -367,23 +367,6 @@ func (e *Env) dropStormReaders(ctx context.Context) error {
 	return e.pgAdminExec(ctx, "drop owned by "+stormReaders, "drop role "+stormReaders)
 }
 
-// pgAdminExec runs statements (no secrets in them) as the demo's superuser.
-func (e *Env) pgAdminExec(ctx context.Context, stmts ...string) error {
-	ctx, cancel := context.WithTimeout(ctx, e.Timeouts.Login)
-	defer cancel()
-	conn, err := e.pgAdmin(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	for _, q := range stmts {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			return e.redactErr(q+": ", err)
-		}
-	}
-	return nil
-}
-
 // setStormRole writes the database role with default_ttl ttl and the fixture's statements,
 // the GRANTs on tables replaced by membership of stormReaders.
 func (e *Env) setStormRole(ctx context.Context, ttl time.Duration) error {

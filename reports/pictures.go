@@ -179,7 +179,10 @@ func seriesPicture(c Check) *picture {
 		for _, p := range s.Points {
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(p[0]), y(p[1])))
 		}
-		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`, color, strings.Join(pts, " "))
+		// each series drawn thinner than the one before, so a series that lies on another
+		// (minted roles and live leases, usually) still shows beneath it
+		width := 2 * (len(c.Series) - i)
+		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="%d" points="%s"/>`, color, width, strings.Join(pts, " "))
 		ly := upper + 14 + 16*float64(i)
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="3"/><text x="%.1f" y="%.1f" fill="#222">%s</text>`,
 			left+plotW+10, ly-4, left+plotW+28, ly-4, color, left+plotW+32, ly, template.HTMLEscapeString(s.Name))

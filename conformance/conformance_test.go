@@ -3,11 +3,17 @@ package conformance
 import (
 	"strings"
 	"testing"
+
+	"github.com/secretslab/secretslab/scenarios"
 )
 
 func TestSelect(t *testing.T) {
+	var all []string
+	for _, s := range scenarios.All() {
+		all = append(all, s.Name)
+	}
 	for labels, want := range map[string]string{
-		"":                               "baseline,vault-config,swap,revert,dynamic,rotation,break-glass,bootstrap,tenants,audit,injector-psa,refresh-race,rollout-on-rotation,failover,lease-storm,auto-unseal,upgrade",
+		"":                               strings.Join(all, ","),
 		"scenario=swap":                  "swap",
 		"scenario=failover,swap":         "swap,failover",
 		" scenario=revert ":              "revert",

@@ -31,17 +31,20 @@ func devLeaseLoss() Scenario {
 				if err := e.configureDatabaseEngine(ctx); err != nil {
 					return err
 				}
-				var err error
-				if minted, err = e.mintMany(ctx, devLeaseLossN-1); err != nil {
-					return err
-				}
 				mount, _, _, role, _, err := dbSetup("")
 				if err != nil {
 					return err
 				}
+				e.Defer("revoke every lease under "+mount+"/creds/"+role, e.revokeDynamic)
+				if minted, err = e.mintMany(ctx, devLeaseLossN-1); err != nil {
+					return err
+				}
 				s, err := e.Lab.Vault().Logical().ReadWithContext(ctx, mount+"/creds/"+role)
-				if err != nil || s == nil {
-					return fmt.Errorf("read %s/creds/%s: %v", mount, role, e.redactErr("", err))
+				if err != nil {
+					return e.redactErr("read "+mount+"/creds/"+role+": ", err)
+				}
+				if s == nil {
+					return fmt.Errorf("read %s/creds/%s: no credential", mount, role)
 				}
 				kept.user, _ = s.Data["username"].(string)
 				kept.pass, _ = s.Data["password"].(string)

@@ -268,3 +268,23 @@ func (e *Env) lookupLease(ctx context.Context, id string) (l leaseInfo, gone boo
 	l, err = parseLease(s.Data)
 	return l, false, err
 }
+
+// deniedBeyondKV tries, with c, to write mount/data/path, to read mount/data/other and each of
+// extra (named by what it does): Vault must refuse every one with "permission denied". It
+// returns how many were tried; who names the token in the error.
+func deniedBeyondKV(ctx context.Context, c *vault.Client, who, mount, path string, extra map[string]func() error) (int, error) {
+	attempts := map[string]func() error{
+		"write " + mount + "/data/" + path: func() error {
+			_, err := c.KVv2(mount).Put(ctx, path, map[string]any{"x": "y"})
+			return err
+		},
+		"read " + mount + "/data/other": func() error { _, err := c.KVv2(mount).Get(ctx, "other"); return err },
+	}
+	maps.Copy(attempts, extra)
+	for what, try := range attempts {
+		if err := try(); err == nil || !strings.Contains(err.Error(), "permission denied") {
+			return 0, fmt.Errorf("%s with %s: want permission denied, got %v", what, who, err)
+		}
+	}
+	return len(attempts), nil
+}
